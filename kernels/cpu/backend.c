@@ -1,0 +1,63 @@
+/* The CPU reference backend: host memory, fp32 activations, ops from the files beside this
+ * one. Memory "transfers" are plain copies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/util.h"
+#include "kernels/cpu/cpu_ops.h"
+
+static void *cpu_alloc(size_t bytes) { return xcalloc(1, bytes); }
+static void cpu_free(void *p) { free(p); }
+static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+/* memmove, not memcpy: a caller may convert a buffer onto itself (Act is float here) */
+static void cpu_copy(void *dst, const void *src, size_t bytes) {
+    if (dst != src) memmove(dst, src, bytes);
+}
+static void cpu_floats(Act *dst, const float *src, size_t n) {
+    cpu_copy(dst, src, n * sizeof(float));
+}
+static void cpu_floats_out(float *dst, const Act *src, size_t n) {
+    cpu_copy(dst, src, n * sizeof(float));
+}
+static void cpu_synchronize(void) {}
+static void cpu_range_push(const char *name) { (void)name; }
+static void cpu_range_pop(void) {}
+
+static const Backend cpu_backend = {
+    .name = "cpu",
+    .act_size = sizeof(float),
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .zero = cpu_zero,
+    .to_device = cpu_copy,
+    .to_host = cpu_copy,
+    .acts_from_float = cpu_floats,
+    .acts_to_float = cpu_floats_out,
+    .float_to_acts = cpu_floats,
+    .synchronize = cpu_synchronize,
+    .range_push = cpu_range_push,
+    .range_pop = cpu_range_pop,
+    .embeddings_fwd = cpu_embeddings_fwd,
+    .embeddings_bwd = cpu_embeddings_bwd,
+    .matmul_fwd = cpu_matmul_fwd,
+    .matmul_bwd = cpu_matmul_bwd,
+    .attention_fwd = cpu_attention_fwd,
+    .attention_bwd = cpu_attention_bwd,
+    .residual_layernorm_fwd = cpu_residual_layernorm_fwd,
+    .residual_layernorm_bwd = cpu_residual_layernorm_bwd,
+    .dropout_fwd = cpu_dropout_fwd,
+    .dropout_bwd = cpu_dropout_bwd,
+    .cls_gather_fwd = cpu_cls_gather_fwd,
+    .cls_gather_bwd = cpu_cls_gather_bwd,
+    .cross_entropy = cpu_cross_entropy,
+    .mse = cpu_mse,
+    .qa_loss = cpu_qa_loss,
+    .global_norm_sq = cpu_global_norm_sq,
+    .adamw = cpu_adamw,
+};
+
+const Backend *backend_cpu(void) { return &cpu_backend; }
+
+#ifndef KOE_HAVE_CUDA
+const Backend *backend_cuda(void) { return NULL; }
+#endif

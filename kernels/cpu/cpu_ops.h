@@ -1,0 +1,70 @@
+/* The CPU reference backend's ops (fp32 activations, so every Act is a float), one file per
+ * concern, gathered into the Backend table by backend.c. Semantics: kernels/ops.h. */
+#ifndef KOE_CPU_OPS_H
+#define KOE_CPU_OPS_H
+
+#include "kernels/ops.h"
+#include "kernels/rng.h"
+
+/* the dropout multiplier of element `index`: 0 when dropped, 1/(1-p) when kept */
+static inline float dropout_scale(Dropout d, uint64_t index) {
+    if (d.p <= 0.0f) return 1.0f;
+    return koe_keep(d.seed, d.stream, index, d.p) ? 1.0f / (1.0f - d.p) : 0.0f;
+}
+
+/* layernorm.c: one row of LayerNorm and its backward, shared with the embeddings */
+void layernorm_row_fwd(float *out, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int C, float eps);
+/* dx = d LayerNorm / dx applied to dy; dw_acc += dy*xhat, db_acc += dy */
+void layernorm_row_bwd(float *dx, float *dw_acc, float *db_acc, const float *dy,
+                       const float *x, float mean, float rstd, const float *w, int C);
+void cpu_residual_layernorm_fwd(Act *out, Act *pre, float *mean, float *rstd, const Act *x,
+                                const Act *residual, const Act *w, const Act *b, int N, int C,
+                                float eps, Dropout d);
+void cpu_residual_layernorm_bwd(Act *dx, Act *dresidual, float *dw, float *db,
+                                const Act *dout, const Act *pre, const float *mean,
+                                const float *rstd, const Act *w, int N, int C, Dropout d);
+
+/* embeddings.c */
+void cpu_embeddings_fwd(Act *out, float *mean, float *rstd, const int *ids, const int *pos,
+                        const int *types, const Act *wte, const Act *wpe, const Act *wtt,
+                        const Act *ln_w, const Act *ln_b, int N, int C, float eps, Dropout d);
+void cpu_embeddings_bwd(float *dwte, float *dwpe, float *dwtt, float *dln_w, float *dln_b,
+                        const Act *dout, const float *mean, const float *rstd, const int *ids,
+                        const int *pos, const int *types, const Act *wte, const Act *wpe,
+                        const Act *wtt, const Act *ln_w, int N, int C, Dropout d);
+
+/* matmul.c */
+void cpu_matmul_fwd(Act *out, Act *pre, const Act *inp, const Act *w, const Act *b, int M,
+                    int K, int N, Activation act);
+void cpu_matmul_bwd(Act *dinp, float *dw, float *db, Act *dout, const Act *pre,
+                    const Act *inp, const Act *w, int M, int K, int N, Activation act,
+                    int accumulate);
+
+/* attention.c */
+void cpu_attention_fwd(Act *out, float *lse, const Act *qkv, const int *lengths, int B, int T,
+                       int NH, int HD, Dropout d);
+void cpu_attention_bwd(Act *dqkv, const Act *dout, const Act *out, const float *lse,
+                       const Act *qkv, const int *lengths, int B, int T, int NH, int HD,
+                       Dropout d);
+
+/* dropout.c: standalone dropout and the [CLS] row gather */
+void cpu_dropout_fwd(Act *out, const Act *inp, size_t n, Dropout d);
+void cpu_dropout_bwd(Act *dinp, const Act *dout, size_t n, Dropout d);
+void cpu_cls_gather_fwd(Act *out, const Act *inp, int B, int T, int C);
+void cpu_cls_gather_bwd(Act *dinp, const Act *dout, int B, int T, int C);
+
+/* losses.c */
+void cpu_cross_entropy(float *loss, Act *dlogits, const Act *logits, const int *labels, int N,
+                       int C, float grad_scale);
+void cpu_mse(float *loss, Act *dpred, const Act *pred, const float *targets, int N,
+             float grad_scale);
+void cpu_qa_loss(float *loss, Act *dlogits, const Act *logits, const int *start_pos,
+                 const int *end_pos, int B, int T, float grad_scale);
+
+/* adamw.c */
+void cpu_global_norm_sq(float *out, const float *grads, size_t n);
+void cpu_adamw(float *params, Act *params_act, const float *grads, float *m, float *v,
+               size_t n, const float *norm_sq, AdamWArgs a);
+
+#endif
