@@ -1,0 +1,50 @@
+/* Metrics on small hand-worked cases (the parity test covers the Python libraries). */
+#include <string.h>
+
+#include "host/metrics.h"
+#include "test.h"
+
+static int near(double a, double b) { return fabs(a - b) < 1e-12; }
+
+int main(void) {
+    int labels[] = {0, 1, 2, 2, 1}, preds[] = {0, 2, 2, 2, 0};
+    CHECK(near(metric_accuracy(labels, preds, 5), 0.6), "accuracy");
+    /* per class p = 1/2, 0/0 -> 0, 2/3; r = 1, 0, 1; f1 = 2/3, 0, 4/5 */
+    PRF r = metric_macro_prf(labels, preds, 5);
+    CHECK(near(r.precision, (0.5 + 0 + 2.0 / 3) / 3), "macro precision %.17g", r.precision);
+    CHECK(near(r.recall, 2.0 / 3), "macro recall %.17g", r.recall);
+    CHECK(near(r.f1, (2.0 / 3 + 0.8) / 3), "macro f1 %.17g", r.f1);
+
+    double x[] = {1, 2, 3, 4}, y[] = {3, 5, 7, 9}, z[] = {10, 20, 20, 5}, c[] = {2, 2, 2, 2};
+    CHECK(near(metric_pearson(x, y, 4), 1), "pearson of a line");
+    CHECK(near(metric_spearman(x, z, 4), metric_pearson(x, (double[]){2, 3.5, 3.5, 1}, 4)),
+          "spearman uses average ranks");
+    CHECK(isnan(metric_pearson(x, c, 4)) && isnan(metric_spearman(c, x, 4)), "constant -> NaN");
+
+    /* gold PER(0,1) LOC(3,3); pred PER(0,1) ORG(3,3) DAT(5,5) -> p 1/3, r 1/2 */
+    const char *gold[] = {"PER-B", "PER-I", "O", "LOC-B", "O", "O"};
+    const char *pred[] = {"PER-B", "PER-I", "O", "ORG-B", "O", "DAT-I"};
+    int lens[] = {3, 3};
+    PRF s = metric_seqeval(gold, pred, lens, 2);
+    CHECK(near(s.precision, 1.0 / 3) && near(s.recall, 0.5) && near(s.f1, 0.4), "seqeval");
+    PRF none = metric_seqeval(gold, gold + 2, (int[]){1}, 1); /* "O" vs "O": no entities */
+    CHECK(none.precision == 0 && none.recall == 0 && none.f1 == 0, "seqeval with no entities");
+
+    char *norm = korquad_normalize("  《세종》 (대왕)! ");
+    CHECK(strcmp(norm, "세종 대왕") == 0, "korquad normalize '%s'", norm);
+    free(norm);
+    CHECK(korquad_exact_match("'세종대왕'", "세종대왕") == 1, "korquad em");
+    /* chars 세종대왕 vs 세종: same 2, p 2/4, r 1 -> 2/3 */
+    CHECK(near(korquad_f1("세종 대왕", "세종"), 2.0 / 3), "korquad f1");
+    CHECK(korquad_f1("", "세종") == 0, "korquad f1 of an empty prediction");
+    CHECK(near(squad_f1("the big cat", "a big dog"), 0.5), "squad f1");
+
+    const char *g1[] = {"세종"}, *g2[] = {"서울"};
+    QaPrediction qs[] = {{g1, 1, "세종"}, {g2, 1, NULL}};
+    Metrics m;
+    task_metrics_qa(qs, 2, &m);
+    CHECK(near(metrics_get(&m, "official_exact_match"), 50) && near(metrics_get(&m, "exact"), 100),
+          "unanswered questions count officially only");
+    CHECK(isnan(metrics_get(&m, "no such key")), "absent key");
+    return test_exit("test_metrics");
+}
