@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* An error is one line: "<file>: <where>: <what is wrong>". Functions that can fail on bad
  * input take an Error* and return -1 after filling it (0 on success). */
 typedef struct {
@@ -29,5 +33,9 @@ int make_dirs(const char *path, Error *e);
 /* snprintf into a fresh heap string */
 char *strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double now_seconds(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
