@@ -172,6 +172,15 @@ void model_get_grads(const Model *m, float *host) {
     m->be->to_host(host, m->grads, m->n_floats * sizeof(float));
 }
 
+void model_get_moments(const Model *m, float *exp_avg, float *exp_avg_sq) {
+    m->be->to_host(exp_avg, m->m, m->n_floats * sizeof(float));
+    m->be->to_host(exp_avg_sq, m->v, m->n_floats * sizeof(float));
+}
+void model_set_moments(Model *m, const float *exp_avg, const float *exp_avg_sq) {
+    m->be->to_device(m->m, exp_avg, m->n_floats * sizeof(float));
+    m->be->to_device(m->v, exp_avg_sq, m->n_floats * sizeof(float));
+}
+
 /* ---- inputs ---- */
 
 /* HF position ids: 0..T-1, except XLM-R which counts non-pad tokens from pad_id + 1 and gives

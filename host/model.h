@@ -89,6 +89,9 @@ int model_save(const Model *m, const char *path, Error *e); /* fp32 safetensors 
 void model_get_params(const Model *m, float *host);
 void model_set_params(Model *m, const float *host);
 void model_get_grads(const Model *m, float *host);
+/* AdamW's first and second moments to/from host fp32 [n_floats] each (checkpoints) */
+void model_get_moments(const Model *m, float *exp_avg, float *exp_avg_sq);
+void model_set_moments(Model *m, const float *exp_avg, const float *exp_avg_sq);
 
 /* forward (train enables dropout); when the batch has labels the loss is added to m->loss and
  * its gradient, times grad_scale (1 / gradient_accumulation_steps), kept for the backward */

@@ -1,0 +1,44 @@
+/* What run_seq_cls, run_ner and run_squad share: the command line (the original's
+ * --task/--config_dir/--config_file plus --key value overrides of any config key), finding
+ * the data, the model (HF folder, HF cache, or the documented architecture with random
+ * weights), the tokenizer and the backend. */
+#ifndef KOE_RUN_H
+#define KOE_RUN_H
+
+#include "host/config.h"
+#include "host/model.h"
+#include "host/tasks.h"
+#include "host/tokenizer.h"
+#include "host/train.h"
+
+typedef struct {
+    TrainArgs args;
+    const TaskInfo *task;
+    int pad_to_max_length;
+    const char *resume_from;  /* --resume_from_checkpoint */
+    const char *vocab_file;   /* --vocab_file: a vocabulary file or a folder of tokenizer files */
+    const char *model_config; /* --model_config: an HF config.json that sets the architecture */
+    char *model_dir;          /* the resolved HF folder, or NULL */
+    char *weights;            /* its weights file, or NULL (random init) */
+    char *vocab_dir;          /* folder the tokenizer files came from */
+    ModelConfig cfg;
+    const Backend *be;
+    Tokenizer *tok;
+} Run;
+
+/* parses argv; `kinds` lists the task kinds this program runs. Prints --help and returns 1
+ * when asked; returns -1 with e filled on bad input. */
+int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
+              int n_kinds, Error *e);
+/* resolves the model, tokenizer and backend (printing what was chosen) */
+int run_setup(Run *r, Error *e);
+/* data_dir/task/file, falling back to $KOELECTRA_DATA_DIR/task/file; NULL for "" */
+char *run_data_path(const Run *r, const char *file);
+/* creates the model for batches up to max_B x max_T and loads or initialises its weights */
+int run_create_model(Run *r, Model *m, HeadKind head, int num_labels, int max_B, int max_T,
+                     Error *e);
+/* a Trainer wired to this run */
+void run_trainer(Run *r, Trainer *t, Model *m);
+void run_free(Run *r);
+
+#endif
