@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# The GPU check, run ON the GPU machine from the repository root:
+#
+#   bench/device_check.sh OUTDIR
+#
+# It expects a prebuilt build-gpu/ (KOE_BUILD overrides) and local/devlibs/ from
+# bench/prepare_device.sh, carried along with the tree. It prints the GPU, driver and CUDA
+# versions; runs every GPU test and every unit test binary (logs in OUTDIR/<name>.log, one
+# PASS/FAIL/SKIP line each); runs compute-sanitizer memcheck and racecheck on the kernel
+# test (small shapes); runs the bench programs when they exist; prints a table last and
+# writes it to OUTDIR/summary.txt, with every log packed in OUTDIR/logs.tar.gz (the device
+# tool returns only a few files: point OUTDIR outside $OUT and copy those two into it).
+# If the prebuilt binaries cannot start CUDA (a driver older than the CUDA 13.0 runtime they
+# carry), it says so and tries once to rebuild the .cu files with this machine's nvcc and
+# relink the GPU tests from the carried objects. Target: well under 6 minutes.
+set -uo pipefail
+out="${1:?usage: bench/device_check.sh OUTDIR}"
+mkdir -p "$out"
+build="${KOE_BUILD:-build-gpu}"
+export PATH="$PATH:/usr/local/cuda/bin:/usr/local/cuda/compute-sanitizer"
+t_start=$(date +%s)
+table=()
+
+say() { echo; echo "== $*"; }
+
+# run NAME LIMIT_S CMD...: log to OUTDIR/NAME.log, one status line, a table row
+run() {
+    local name=$1 limit=$2
+    shift 2
+    local t0 rc status dt
+    t0=$(date +%s)
+    timeout "$limit" env LD_LIBRARY_PATH="$ldpath" KOELECTRA_DATA_DIR="$data_dir" \
+        KOE_BUILD_DIR="$build" OMP_NUM_THREADS=8 "$@" >"$out/$name.log" 2>&1
+    rc=$?
+    case $rc in
+    0) status=PASS ;;
+    77) status=SKIP ;;
+    124) status=TIMEOUT ;;
+    *) status="FAIL($rc)" ;;
+    esac
+    dt=$(($(date +%s) - t0))
+    printf '%-8s %-36s %4ss  %s\n' "$status" "$name" "$dt" "$(tail -n 1 "$out/$name.log")"
+    table+=("$(printf '%-36s %-10s %5ss' "$name" "$status" "$dt")")
+    return $rc
+}
+
+say "machine"
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi 2>&1 | tee "$out/nvidia-smi.log" | head -n 12
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+else
+    echo "nvidia-smi: not found"
+fi
+driver_cuda=$(nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | awk '{print $3}')
+echo "driver supports CUDA: ${driver_cuda:-unknown}; prebuilt binaries need CUDA 13.0"
+command -v nvcc >/dev/null && nvcc --version | tail -n 2
+command -v compute-sanitizer >/dev/null || echo "compute-sanitizer: not found"
+
+say "libraries"
+libdir=/tmp/koe-devlibs
+rm -rf "$libdir"
+mkdir -p "$libdir"
+cp local/devlibs/* "$libdir"/ 2>/dev/null || echo "local/devlibs: missing (run bench/prepare_device.sh here first)"
+gunzip -f "$libdir"/*.gz 2>/dev/null
+ldpath="$libdir"
+# cuBLASLt 13 comes from this machine: its toolkit (the binaries' RUNPATH is the build
+# machine's /usr/local/cuda/lib), else any copy found, e.g. the wheel beside PyTorch
+if LD_LIBRARY_PATH="$ldpath" ldd "$build/tests/test_cuda_ops" 2>&1 | grep -q 'libcublasLt.*not found'; then
+    lt=$(find /usr/local/cuda/lib64 /usr/local/cuda/targets /usr/local /opt /usr/lib \
+        -name 'libcublasLt.so.13' 2>/dev/null | head -n 1)
+    [ -n "$lt" ] && ldpath="$ldpath:$(dirname "$lt")"
+fi
+echo "LD_LIBRARY_PATH for our programs: $ldpath"
+data_dir="$PWD/local/devdata"
+[ -d "$data_dir" ] || data_dir="$PWD/../shared/data"
+missing=$(LD_LIBRARY_PATH="$ldpath" ldd "$build/tests/test_cuda_ops" 2>&1 | grep 'not found')
+[ -n "$missing" ] && echo "MISSING LIBRARIES:" && echo "$missing"
+
+names_in() { find "$1" -maxdepth 1 -name 'test_*.c' -printf '%f\n' | sed 's/\.c$//' | sort; }
+gpu_tests=$(names_in tests/gpu)
+unit_tests=$(names_in tests/unit)
+bindir="$build/tests"
+
+# The prebuilt binaries carry the CUDA 13.0 runtime; an older driver refuses it.
+rebuild() {
+    say "rebuilding the CUDA backend with this machine's nvcc"
+    command -v nvcc >/dev/null || { echo "no nvcc here"; return 1; }
+    local dir=/tmp/koe-rebuild cudalib
+    rm -rf "$dir" && mkdir -p "$dir/obj" "$dir/tests"
+    cudalib=$(dirname "$(dirname "$(command -v nvcc)")")/lib64
+    for f in kernels/cuda/*.cu; do
+        nvcc -std=c++17 -I. -O3 --use_fast_math -lineinfo -arch=sm_90 -c "$f" \
+            -o "$dir/obj/$(basename "$f" .cu).o" || return 1
+    done
+    ar rcs "$dir/libkoe_cuda.a" "$dir"/obj/*.o
+    for t in $gpu_tests; do
+        g++ -o "$dir/tests/$t" "$build/tests/CMakeFiles/$t.dir/gpu/$t.c.o" "$build/libkoe.a" \
+            "$dir/libkoe_cuda.a" "$libdir"/*.so* -L"$cudalib" -lcublasLt \
+            "$cudalib/libcudart_static.a" -fopenmp -lrt -lpthread -ldl -lm || return 1
+    done
+    bindir="$dir/tests"
+    ldpath="$ldpath:$cudalib"
+}
+
+say "GPU tests"
+if [ -z "$driver_cuda" ]; then
+    echo "NO NVIDIA DRIVER VISIBLE (nvidia-smi gave no CUDA version): the GPU tests will skip"
+elif [ "${driver_cuda%%.*}" -lt 13 ]; then
+    echo "THE DRIVER IS TOO OLD: it supports CUDA $driver_cuda, the prebuilt binaries need 13.0"
+    rebuild || echo "rebuild failed: the GPU tests below will skip or fail"
+fi
+for t in $gpu_tests; do
+    run "$t" 120 "$bindir/$t"
+    if [ "$t" = test_cuda_ops ] && [ -n "$driver_cuda" ] && [ "$bindir" = "$build/tests" ] &&
+        grep -q 'driver version is insufficient' "$out/$t.log"; then
+        echo "CUDA COULD NOT START: the driver is older than the CUDA 13.0 runtime of the build"
+        rebuild && run "$t-rebuilt" 120 "$bindir/$t"
+    fi
+done
+
+say "unit tests (CPU)"
+for t in $unit_tests; do
+    [ -x "$build/tests/$t" ] && run "$t" 60 "$build/tests/$t"
+done
+
+say "compute-sanitizer on test_cuda_ops --small"
+if command -v compute-sanitizer >/dev/null; then
+    run memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 9 \
+        "$bindir/test_cuda_ops" --small
+    run racecheck 80 compute-sanitizer --tool racecheck --error-exitcode 9 \
+        "$bindir/test_cuda_ops" --small
+fi
+
+say "bench"
+for b in "$build"/bench "$build"/bench_*; do
+    [ -x "$b" ] || continue
+    name=$(basename "$b")
+    if [ "$name" = bench ]; then
+        run bench 240 "$b" --backend cuda --model koelectra-small,koelectra-base,kobert,distilkobert,xlm-roberta \
+            --batch 32 --seq 128 --steps 20 --warmup 3
+    else
+        run "$name" 120 "$b"
+    fi
+    tail -n 5 "$out/$name.log"
+done
+
+say "PyTorch baseline (same card, same shapes)"
+if python3 -c 'import torch, transformers' 2>/dev/null; then
+    run torch_baseline 200 python3 bench/torch_baseline.py --models "${TORCH_MODELS:-koelectra-small,koelectra-base}" \
+        --modes fp32,bf16,compile --batch 32 --seq 128 --steps 20 --warmup 3
+    grep '^{' "$out/torch_baseline.log"
+fi
+
+say "run_seq_cls on a tiny NSMC split (GPU, random tiny ELECTRA)"
+if [ -x "$build/run_seq_cls" ] && [ -d local/devdata/nsmc ]; then
+    run run_seq_cls 120 "$build/run_seq_cls" --task nsmc --config_file koelectra-small-v3.json \
+        --data_dir local/devdata --vocab_file local/devdata/vocab.txt --model_config local/devdata/tiny.json \
+        --max_steps 30 --logging_steps 10 --save_steps 10 --train_batch_size 16 --eval_batch_size 32 \
+        --ckpt_dir /tmp/koe-ckpt
+    tail -n 8 "$out/run_seq_cls.log"
+fi
+
+say "summary ($(($(date +%s) - t_start))s in all)"
+{
+    printf '%-36s %-10s %6s\n' check status time
+    printf '%s\n' "${table[@]}"
+} | tee "$out/summary.txt"
+tar czf /tmp/koe-device-logs.tar.gz -C "$out" --exclude logs.tar.gz . && mv /tmp/koe-device-logs.tar.gz "$out/logs.tar.gz"
+grep -q -E 'FAIL|TIMEOUT' "$out/summary.txt" && exit 1
+exit 0

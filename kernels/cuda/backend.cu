@@ -1,0 +1,167 @@
+/* The CUDA backend: device memory, bf16 conversions, NVTX ranges, scratch buffers and the
+ * Backend table over the ops of the files beside this one. */
+#include <nvtx3/nvToolsExt.h>
+#include <string.h>
+
+#include "kernels/cuda/common.cuh"
+
+extern "C" {
+#include "host/util.h"
+}
+
+/* ---- memory ---- */
+
+static void *cuda_alloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+    if (err != cudaSuccess) {
+        fprintf(stderr, "error: cuda: cannot allocate %zu bytes of device memory: %s\n", bytes,
+                cudaGetErrorString(err));
+        abort();
+    }
+    CUDA_CHECK(cudaMemset(p, 0, bytes));
+    return p;
+}
+
+static void cuda_free(void *p) {
+    if (p) CUDA_CHECK(cudaFree(p));
+}
+
+static void cuda_zero(void *p, size_t bytes) { CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0)); }
+
+static void cuda_to_device(void *dst, const void *host_src, size_t bytes) {
+    CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
+}
+
+static void cuda_to_host(void *host_dst, const void *src, size_t bytes) {
+    CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+
+/* conversions on the host go through one temporary bf16 buffer (round to nearest even) */
+static void cuda_acts_from_float(Act *dst, const float *host_src, size_t n) {
+    bf16 *tmp = (bf16 *)xmalloc(n * sizeof(bf16) + 1);
+    for (size_t i = 0; i < n; i++) tmp[i] = __float2bfloat16(host_src[i]);
+    cuda_to_device(dst, tmp, n * sizeof(bf16));
+    free(tmp);
+}
+
+static void cuda_acts_to_float(float *host_dst, const Act *src, size_t n) {
+    bf16 *tmp = (bf16 *)xmalloc(n * sizeof(bf16) + 1);
+    cuda_to_host(tmp, src, n * sizeof(bf16));
+    for (size_t i = 0; i < n; i++) host_dst[i] = __bfloat162float(tmp[i]);
+    free(tmp);
+}
+
+__global__ void float_to_bf16_kernel(bf16 *dst, const float *src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = __float2bfloat16(src[i]);
+}
+
+static void cuda_float_to_acts(Act *dst, const float *src, size_t n) {
+    if (n == 0) return;
+    unsigned blocks = ceil_div(n, 256);
+    float_to_bf16_kernel<<<blocks < 65535 ? blocks : 65535, 256>>>((bf16 *)dst, src, n);
+    KERNEL_CHECK();
+}
+
+static void cuda_synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+static void cuda_range_push(const char *name) { nvtxRangePushA(name); }
+static void cuda_range_pop(void) { nvtxRangePop(); }
+
+/* ---- scratch ---- */
+
+static void *scratch_ptr[SCRATCH_SLOTS];
+static size_t scratch_bytes[SCRATCH_SLOTS];
+
+void *cuda_scratch(int slot, size_t bytes) {
+    if (bytes > scratch_bytes[slot]) {
+        /* kernels queued earlier may still read the old buffer */
+        CUDA_CHECK(cudaDeviceSynchronize());
+        cuda_free(scratch_ptr[slot]);
+        scratch_ptr[slot] = cuda_alloc(bytes);
+        scratch_bytes[slot] = bytes;
+    }
+    return scratch_ptr[slot];
+}
+
+/* ---- column sums, pass 2 (pass 1 is the template in common.cuh) ---- */
+
+__global__ void colsum_finish_kernel(float *out0, float *out1, const float *partials, int chunks,
+                                     int nout, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    for (int k = 0; k < nout; k++) {
+        float s = 0.0f;
+        for (int ch = 0; ch < chunks; ch++) s += partials[((size_t)ch * nout + k) * C + c];
+        float *out = k == 0 ? out0 : out1;
+        out[c] += s;
+    }
+}
+
+void colsum_finish(float *out0, float *out1, const float *partials, int chunks, int nout, int C) {
+    colsum_finish_kernel<<<ceil_div(C, 256), 256>>>(out0, out1, partials, chunks, nout, C);
+    KERNEL_CHECK();
+}
+
+/* ---- the table ---- */
+
+static Backend make_backend(void) {
+    Backend b;
+    memset(&b, 0, sizeof b);
+    b.name = "cuda";
+    b.act_size = sizeof(bf16);
+    b.alloc = cuda_alloc;
+    b.free = cuda_free;
+    b.zero = cuda_zero;
+    b.to_device = cuda_to_device;
+    b.to_host = cuda_to_host;
+    b.acts_from_float = cuda_acts_from_float;
+    b.acts_to_float = cuda_acts_to_float;
+    b.float_to_acts = cuda_float_to_acts;
+    b.synchronize = cuda_synchronize;
+    b.range_push = cuda_range_push;
+    b.range_pop = cuda_range_pop;
+    b.embeddings_fwd = cuda_embeddings_fwd;
+    b.embeddings_bwd = cuda_embeddings_bwd;
+    b.matmul_fwd = cuda_matmul_fwd;
+    b.matmul_bwd = cuda_matmul_bwd;
+    b.attention_fwd = cuda_attention_fwd;
+    b.attention_bwd = cuda_attention_bwd;
+    b.residual_layernorm_fwd = cuda_residual_layernorm_fwd;
+    b.residual_layernorm_bwd = cuda_residual_layernorm_bwd;
+    b.dropout_fwd = cuda_dropout_fwd;
+    b.dropout_bwd = cuda_dropout_bwd;
+    b.cls_gather_fwd = cuda_cls_gather_fwd;
+    b.cls_gather_bwd = cuda_cls_gather_bwd;
+    b.cross_entropy = cuda_cross_entropy;
+    b.mse = cuda_mse;
+    b.qa_loss = cuda_qa_loss;
+    b.global_norm_sq = cuda_global_norm_sq;
+    b.adamw = cuda_adamw;
+    return b;
+}
+
+/* NULL when no device is usable; the reason (other than "no device") goes to stderr once,
+ * e.g. a driver older than this build's CUDA runtime. */
+extern "C" const Backend *backend_cuda(void) {
+    static Backend backend;
+    static int state = 0; /* 0 unknown, 1 ready, -1 unusable */
+    if (state == 0) {
+        int count = 0;
+        cudaError_t err = cudaGetDeviceCount(&count);
+        if (err != cudaSuccess || count == 0) {
+            if (err != cudaSuccess && err != cudaErrorNoDevice)
+                fprintf(stderr, "note: cuda: no usable device: %s\n", cudaGetErrorString(err));
+            cudaGetLastError(); /* clear the sticky-free error state */
+            state = -1;
+        } else {
+            CUDA_CHECK(cudaSetDevice(0));
+            cuda_matmul_init();
+            backend = make_backend();
+            state = 1;
+        }
+    }
+    return state == 1 ? &backend : NULL;
+}
