@@ -383,7 +383,7 @@ static void format_eta(double s, char *buf, size_t n) {
     else snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
 }
 
-/* a redrawn line on a terminal, a plain line every 30 s otherwise; both go to the log */
+/* a redrawn line on a terminal, a plain line every 30 s otherwise */
 typedef struct {
     double start, last_print, loss_sum;
     int loss_count, tty, steps_at_start;
@@ -396,24 +396,29 @@ static void progress(Trainer *t, Progress *pg, const Plan *plan, int epoch, floa
     int done = t->global_step - pg->steps_at_start;
     double per_step = done > 0 ? elapsed / done : NAN;
     double samples_s = elapsed > 0 ? t->samples_seen_run / elapsed : 0;
-    double loss = pg->loss_count ? pg->loss_sum / pg->loss_count : NAN;
     char eta[32];
     format_eta(per_step * (plan->t_total - t->global_step), eta, sizeof eta);
     fprintf(stderr, "%sepoch %d/%d step %d/%d loss %.4f lr %.3g %.1f samples/s ETA %s%s",
-            pg->tty ? "\r" : "", epoch + 1, plan->epochs, t->global_step, plan->t_total, loss,
-            lr, samples_s, eta, pg->tty ? "   " : "\n");
+            pg->tty ? "\r" : "", epoch + 1, plan->epochs, t->global_step, plan->t_total,
+            pg->loss_sum / pg->loss_count, lr, samples_s, eta, pg->tty ? "   " : "\n");
+    pg->last_print = now;
+    pg->loss_sum = 0;
+    pg->loss_count = 0;
+}
+
+/* one log.jsonl line per optimizer step: its loss (the original's loss.item(), summed over
+ * the accumulated micro-batches), lr and throughput so far */
+static void log_step(Trainer *t, const Progress *pg, int epoch, double loss, float lr) {
+    double elapsed = now_seconds() - pg->start;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", "train");
     cJSON_AddNumberToObject(o, "step", t->global_step);
     cJSON_AddNumberToObject(o, "epoch", epoch + 1);
     cJSON_AddNumberToObject(o, "loss", loss);
     cJSON_AddNumberToObject(o, "lr", lr);
-    cJSON_AddNumberToObject(o, "samples_per_s", samples_s);
+    cJSON_AddNumberToObject(o, "samples_per_s", elapsed > 0 ? t->samples_seen_run / elapsed : 0);
     cJSON_AddNumberToObject(o, "elapsed_s", elapsed);
     log_json(t, o);
-    pg->last_print = now;
-    pg->loss_sum = 0;
-    pg->loss_count = 0;
 }
 
 /* after optimizer step global_step: evaluate and save as the original does */
@@ -452,6 +457,7 @@ static int train(Trainer *t, Error *e) {
     batchbuf_alloc(&bb, B, f->max_len);
     Progress pg = {now_seconds(), 0, 0, 0, isatty(2), t->global_step};
     float lr = 0;
+    double step_loss = 0;
     int rc = 0, stop = 0;
     double t0 = now_seconds();
     for (int epoch = start_epoch; epoch < plan.epochs && !stop && rc == 0; epoch++) {
@@ -471,6 +477,7 @@ static int train(Trainer *t, Error *e) {
             t->train_loss_sum += loss;
             t->samples_seen += nb;
             t->samples_seen_run += nb;
+            step_loss += loss;
             pg.loss_sum += loss * accum;
             pg.loss_count++;
             if ((step + 1) % accum == 0 || (plan.n_batches <= accum && step + 1 == plan.n_batches)) {
@@ -479,6 +486,8 @@ static int train(Trainer *t, Error *e) {
                                  t->global_step + 1, (float)a->max_grad_norm};
                 model_optimizer_step(m, opt);
                 t->global_step++;
+                log_step(t, &pg, epoch, step_loss, lr);
+                step_loss = 0;
                 progress(t, &pg, &plan, epoch, lr, 0);
                 double pause = now_seconds();
                 rc = after_step(t, epoch, step + 1, e);
