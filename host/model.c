@@ -320,7 +320,11 @@ void model_forward(Model *m, const Batch *b, int train, float grad_scale) {
     upload_batch(m, b);
     const Act *x = embeddings_forward(m);
     for (int l = 0; l < m->cfg.num_layers; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "layer %d", l);
+        m->be->range_push(name);
         layer_forward(m, l, x);
+        m->be->range_pop();
         x = m->acts->layer[l].h2;
     }
     m->be->range_push("head");
@@ -427,7 +431,11 @@ void model_backward(Model *m) {
     for (int l = m->cfg.num_layers - 1; l >= 0; l--) {
         const Act *x = l > 0 ? m->acts->layer[l - 1].h2
                              : (m->proj_w >= 0 ? m->acts->emb_proj : m->acts->emb);
+        char name[32];
+        snprintf(name, sizeof name, "layer %d backward", l);
+        m->be->range_push(name);
         layer_backward(m, l, x);
+        m->be->range_pop();
     }
     embeddings_backward(m);
     m->be->range_pop();
