@@ -182,6 +182,7 @@ static int evaluate(Trainer *t, const Features *f, const char *mode, int step, M
                     Error *e) {
     double t0 = now_seconds();
     memset(mt, 0, sizeof *mt);
+    t->eval_step = step;
     t->evaluate(t, f, mt);
     t->time.eval += now_seconds() - t0;
     fprintf(stderr, "\neval %s at step %d:", mode, step);
@@ -448,6 +449,7 @@ static int train(Trainer *t, Error *e) {
     Plan plan = make_plan(a, f->n);
     int accum = a->gradient_accumulation_steps, B = a->train_batch_size;
     int start_epoch = 0, start_step = 0;
+    t->global_step = t->first_step;
     if (t->resume_from && load_resume_state(t, &start_epoch, &start_step, e) != 0) return -1;
     fprintf(stderr, "training: %d examples, %d epochs, batch %d, accumulation %d, %d steps "
             "(warmup %d), %s padding, backend %s\n", f->n, plan.epochs, B, accum, plan.t_total,
@@ -481,9 +483,10 @@ static int train(Trainer *t, Error *e) {
             pg.loss_sum += loss * accum;
             pg.loss_count++;
             if ((step + 1) % accum == 0 || (plan.n_batches <= accum && step + 1 == plan.n_batches)) {
-                lr = linear_schedule_lr((float)a->learning_rate, t->global_step, plan.warmup, plan.t_total);
+                int updates = t->global_step - t->first_step;
+                lr = linear_schedule_lr((float)a->learning_rate, updates, plan.warmup, plan.t_total);
                 AdamWArgs opt = {lr, 0.9f, 0.999f, (float)a->adam_epsilon, (float)a->weight_decay,
-                                 t->global_step + 1, (float)a->max_grad_norm};
+                                 updates + 1, (float)a->max_grad_norm};
                 model_optimizer_step(m, opt);
                 t->global_step++;
                 log_step(t, &pg, epoch, step_loss, lr);

@@ -53,6 +53,10 @@ struct Trainer {
     char *last_checkpoint;     /* newest checkpoint folder written */
     Metrics *test_evals;       /* test results during training, by step, reused at the end */
     int *test_eval_steps, n_test_evals;
+    /* hooks for run_ner / run_squad; all zero gives run_seq_cls's behaviour */
+    int first_step;              /* global_step before the first update: run_squad.py starts
+                                    at 1, so its step N has had N - 1 updates */
+    int eval_step;               /* the step the current EvalFn call evaluates */
 };
 
 /* the whole run as the original's main(): train (if do_train), then evaluate every
