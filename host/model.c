@@ -29,7 +29,7 @@ enum { STREAM_EMB = 0, STREAM_HEAD1, STREAM_HEAD2, STREAM_LAYER0 };
 enum { STREAM_ATT_PROBS, STREAM_ATT_OUT, STREAM_FFN_OUT, STREAMS_PER_LAYER };
 
 static Dropout drop(const Model *m, float p, int tensor) {
-    Dropout d = {m->training ? p : 0.0f, m->seed, m->micro_step * 4096 + (uint64_t)tensor};
+    Dropout d = {m->training ? p : 0.0f, m->seed, (uint64_t)tensor, m->rng_step};
     return d;
 }
 static int layer_stream(int l, int which) { return STREAM_LAYER0 + l * STREAMS_PER_LAYER + which; }
@@ -125,6 +125,7 @@ int model_create(Model *m, const ModelConfig *cfg, HeadKind head, int num_labels
     m->weights = be->act_size == sizeof(float) ? (Act *)m->master : alloc_acts(m, m->n_floats);
     m->loss = alloc_floats(m, 1);
     m->norm_sq = alloc_floats(m, 1);
+    m->rng_step = be->alloc(sizeof(uint64_t));
     alloc_activations(m);
     return 0;
 }
@@ -154,7 +155,10 @@ void model_free(Model *m) {
     if (!m->params) return;
     free_activations(m);
     if (m->weights != (Act *)m->master) m->be->free(m->weights);
-    void *bufs[] = {m->master, m->grads, m->m, m->v, m->loss, m->norm_sq};
+    for (int i = 0; i < m->n_graphs; i++)
+        if (m->graphs[i].graph) m->be->graph_free(m->graphs[i].graph);
+    free(m->graphs);
+    void *bufs[] = {m->master, m->grads, m->m, m->v, m->loss, m->norm_sq, m->rng_step};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) m->be->free(bufs[i]);
     free(m->params);
     free(m->layers);
@@ -213,7 +217,53 @@ static void upload_batch(Model *m, const Batch *b) {
     if (b->targets) be->to_device(a->targets, b->targets, b->B * sizeof(float));
     if (b->start_positions) be->to_device(a->start, b->start_positions, b->B * sizeof(int));
     if (b->end_positions) be->to_device(a->end, b->end_positions, b->B * sizeof(int));
+    be->to_device(m->rng_step, &m->micro_step, sizeof m->micro_step);
     free(pos);
+}
+
+/* ---- CUDA graphs ----
+ * A phase (forward or backward) of one batch shape runs eagerly the first time, which sizes
+ * every scratch buffer and GEMM plan; the second time it is captured into a graph and later
+ * calls replay it. Inputs and the dropout step are uploaded before, outside the graph.
+ * Backends without graphs (the CPU) always run eagerly. */
+typedef void (*PhaseFn)(Model *m, const Batch *b, float scale);
+
+static GraphSlot *graph_slot(Model *m, const GraphSlot *key) {
+    for (int i = 0; i < m->n_graphs; i++) {
+        GraphSlot *g = &m->graphs[i];
+        if (g->backward == key->backward && g->B == key->B && g->T == key->T &&
+            g->train == key->train && g->loss == key->loss && g->scale == key->scale)
+            return g;
+    }
+    m->graphs = xrealloc(m->graphs, (m->n_graphs + 1) * sizeof(GraphSlot));
+    m->graphs[m->n_graphs] = *key;
+    return &m->graphs[m->n_graphs++];
+}
+
+static void run_phase(Model *m, GraphSlot key, PhaseFn fn, const Batch *b, float scale) {
+    const Backend *be = m->be;
+    GraphSlot *g = be->graph_begin ? graph_slot(m, &key) : NULL;
+    if (!g) {
+        fn(m, b, scale);
+        return;
+    }
+    if (g->graph) {
+        if (be->graph_launch(g->graph) == 0) return;
+        be->graph_free(g->graph); /* stale: run eagerly once more, then capture again */
+        g->graph = NULL;
+        g->eager_runs = 0;
+    }
+    if (g->failed || g->eager_runs++ == 0) {
+        fn(m, b, scale);
+        return;
+    }
+    if (be->graph_begin() == 0) {
+        fn(m, b, scale);
+        g->graph = be->graph_end();
+    }
+    if (g->graph && be->graph_launch(g->graph) == 0) return;
+    g->failed = 1; /* capturing is off (KOE_CUDA_GRAPHS=0) or was refused: stay eager */
+    fn(m, b, scale);
 }
 
 /* ---- forward ---- */
@@ -306,18 +356,7 @@ static void loss_forward(Model *m, const Batch *b, float scale) {
         be->cross_entropy(m->loss, a->dlogits, a->logits, a->labels, B, m->num_labels, scale);
 }
 
-void model_forward(Model *m, const Batch *b, int train, float grad_scale) {
-    if (b->B > m->max_B || b->T > m->max_T) {
-        fprintf(stderr, "error: batch %dx%d exceeds the model's capacity %dx%d\n", b->B, b->T,
-                m->max_B, m->max_T);
-        exit(2);
-    }
-    m->B = b->B;
-    m->T = b->T;
-    m->training = train;
-    m->micro_step++;
-    m->be->range_push("forward");
-    upload_batch(m, b);
+static void forward_ops(Model *m, const Batch *b, float grad_scale) {
     const Act *x = embeddings_forward(m);
     for (int l = 0; l < m->cfg.num_layers; l++) {
         char name[32];
@@ -332,6 +371,27 @@ void model_forward(Model *m, const Batch *b, int train, float grad_scale) {
     else token_head_forward(m, x);
     loss_forward(m, b, grad_scale);
     m->be->range_pop();
+}
+
+/* which loss op a batch runs (0: none), part of a forward graph's key */
+static int loss_kind(const Batch *b) {
+    return b->start_positions ? 1 : b->targets ? 2 : b->labels ? 3 : 0;
+}
+
+void model_forward(Model *m, const Batch *b, int train, float grad_scale) {
+    if (b->B > m->max_B || b->T > m->max_T) {
+        fprintf(stderr, "error: batch %dx%d exceeds the model's capacity %dx%d\n", b->B, b->T,
+                m->max_B, m->max_T);
+        exit(2);
+    }
+    m->B = b->B;
+    m->T = b->T;
+    m->training = train;
+    m->micro_step++;
+    m->be->range_push("forward");
+    upload_batch(m, b);
+    GraphSlot key = {0, b->B, b->T, train, loss_kind(b), grad_scale, 0, 0, NULL};
+    run_phase(m, key, forward_ops, b, grad_scale);
     m->be->range_pop();
 }
 
@@ -425,8 +485,8 @@ static void embeddings_backward(Model *m) {
     be->range_pop();
 }
 
-void model_backward(Model *m) {
-    m->be->range_push("backward");
+static void backward_ops(Model *m, const Batch *b, float scale) {
+    (void)b, (void)scale;
     head_backward(m);
     for (int l = m->cfg.num_layers - 1; l >= 0; l--) {
         const Act *x = l > 0 ? m->acts->layer[l - 1].h2
@@ -438,6 +498,12 @@ void model_backward(Model *m) {
         m->be->range_pop();
     }
     embeddings_backward(m);
+}
+
+void model_backward(Model *m) {
+    m->be->range_push("backward");
+    GraphSlot key = {1, m->B, m->T, m->training, 0, 0.0f, 0, 0, NULL};
+    run_phase(m, key, backward_ops, NULL, 0.0f);
     m->be->range_pop();
 }
 

@@ -47,6 +47,14 @@ typedef struct {
     const int *start_positions, *end_positions;       /* [B] (QA) */
 } Batch;
 
+/* a captured CUDA graph of one phase for one batch shape (host/model.c) */
+typedef struct {
+    int backward, B, T, train, loss;
+    float scale;
+    int eager_runs, failed;
+    void *graph;
+} GraphSlot;
+
 typedef struct {
     ModelConfig cfg;
     HeadKind head;
@@ -69,6 +77,9 @@ typedef struct {
     float *loss;            /* backend scalar: sum of the losses since the last read */
     float *norm_sq;         /* backend scalar for gradient clipping */
     uint64_t seed, micro_step; /* dropout streams are keyed by (seed, micro_step, tensor) */
+    uint64_t *rng_step;        /* backend copy of micro_step, read by the dropout ops */
+    GraphSlot *graphs;
+    int n_graphs;
     int training;
 } Model;
 
@@ -84,7 +95,7 @@ void model_init_random(Model *m, uint64_t seed);
 /* loads a safetensors or pytorch_model.bin state_dict; prints HF-style notes about unused
  * and newly initialised weights; a shape disagreeing with the config is an error */
 int model_load(Model *m, const char *weights_path, uint64_t seed, Error *e);
-int model_save(const Model *m, const char *path, Error *e); /* fp32 safetensors */
+int model_save(const Model *m, const char *path, Error *e); /* fp32 safetensors; refuses NaN/Inf */
 /* parameters to/from host fp32 [n_floats] */
 void model_get_params(const Model *m, float *host);
 void model_set_params(Model *m, const float *host);

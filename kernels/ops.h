@@ -32,9 +32,12 @@ typedef void Act; /* an activation tensor in the backend's activation type */
 typedef enum { ACT_NONE, ACT_GELU, ACT_TANH, ACT_RELU } Activation; /* GELU is the erf form */
 
 typedef struct {
-    float p;         /* drop probability; 0 disables */
-    uint64_t seed;   /* run seed */
-    uint64_t stream; /* unique per (step, tensor): see dropout_stream() in host/model */
+    float p;              /* drop probability; 0 disables */
+    uint64_t seed;        /* run seed */
+    uint64_t stream;      /* which tensor (< KOE_STREAMS_PER_STEP) */
+    const uint64_t *step; /* backend memory holding the step, or NULL for step 0: the mask
+                           * draws from stream + step * KOE_STREAMS_PER_STEP. Reading the
+                           * step on the backend lets a replayed CUDA graph draw new masks. */
 } Dropout;
 
 typedef struct {
@@ -57,6 +60,9 @@ typedef struct Backend {
     void (*acts_to_float)(float *host_dst, const Act *src, size_t n);   /* download + convert */
     void (*float_to_acts)(Act *dst, const float *src, size_t n);        /* device fp32 -> Act */
     void (*synchronize)(void);
+    /* high-water mark of memory in use: the process's peak RSS on the CPU, the most bytes
+     * ever live from `alloc` on CUDA (cuBLASLt's fixed workspace and the context excluded) */
+    size_t (*peak_bytes)(void);
 
     /* profiling ranges (NVTX on CUDA, nothing on the CPU) */
     void (*range_push)(const char *name);
@@ -117,6 +123,15 @@ typedef struct Backend {
      * loss = (CE(start) + CE(end)) / 2 over sequence positions, as HF. */
     void (*qa_loss)(float *loss, Act *dlogits, const Act *logits, const int *start_pos,
                     const int *end_pos, int B, int T, float grad_scale);
+
+    /* CUDA graphs (NULL on the CPU): ops issued between graph_begin and graph_end are
+     * captured, not run, into a graph that graph_launch replays; graph_launch returns -1 when
+     * the graph is stale (a scratch buffer it uses has moved) and must be captured again.
+     * Ops are capturable once a call of the same shapes has run eagerly. */
+    int (*graph_begin)(void);
+    void *(*graph_end)(void); /* NULL when the capture failed */
+    int (*graph_launch)(void *graph);
+    void (*graph_free)(void *graph);
 
     /* optimizer */
     void (*global_norm_sq)(float *out, const float *grads, size_t n); /* *out = sum g^2 */

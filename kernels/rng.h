@@ -28,6 +28,13 @@ KOE_HD float koe_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
+/* a Dropout's tensor stream at a given step (see Dropout in kernels/ops.h) */
+#define KOE_STREAMS_PER_STEP 4096ULL
+
+KOE_HD uint64_t koe_step_stream(uint64_t stream, const uint64_t *step) {
+    return stream + (step ? *step * KOE_STREAMS_PER_STEP : 0);
+}
+
 /* dropout keeps element `index` when its uniform draw is >= p */
 KOE_HD int koe_keep(uint64_t seed, uint64_t stream, uint64_t index, float p) {
     return p <= 0.0f || koe_uniform(seed, stream, index) >= p;

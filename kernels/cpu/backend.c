@@ -2,6 +2,7 @@
  * one. Memory "transfers" are plain copies. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "host/util.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -20,6 +21,11 @@ static void cpu_floats_out(float *dst, const Act *src, size_t n) {
     cpu_copy(dst, src, n * sizeof(float));
 }
 static void cpu_synchronize(void) {}
+static size_t cpu_peak_bytes(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (size_t)u.ru_maxrss * 1024; /* Linux reports kilobytes */
+}
 static void cpu_range_push(const char *name) { (void)name; }
 static void cpu_range_pop(void) {}
 
@@ -35,6 +41,7 @@ static const Backend cpu_backend = {
     .acts_to_float = cpu_floats_out,
     .float_to_acts = cpu_floats,
     .synchronize = cpu_synchronize,
+    .peak_bytes = cpu_peak_bytes,
     .range_push = cpu_range_push,
     .range_pop = cpu_range_pop,
     .embeddings_fwd = cpu_embeddings_fwd,

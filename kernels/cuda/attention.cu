@@ -1,7 +1,10 @@
-/* Scaled dot-product self-attention over padded batches, the simple way: the scores of every
- * (batch, head) are materialised in an fp32 scratch buffer [B,NH,T,T], with the GEMMs done
- * by the tiled kernel of bgemm.cuh and a masked softmax in between. (A flash-style kernel
- * replaces this later.)
+/* Scaled dot-product self-attention over padded batches: the op entry points.
+ *
+ * The fused kernels of flash_attention.cu do the work for head sizes 32, 64 and 128. This
+ * file also keeps the simple way, used for other head sizes and whenever the environment sets
+ * KOE_CUDA_SIMPLE_ATTENTION=1 (a fallback, and the baseline of bench/attention_bench): the
+ * scores of every (batch, head) are materialised in an fp32 scratch buffer [B,NH,T,T], with
+ * the GEMMs done by the tiled kernel of bgemm.cuh and a masked softmax in between.
  *
  * Same semantics as the CPU reference: keys t >= len[b] take no part at all, every query row
  * is computed, a row with len == 0 outputs zeros with lse = 0 and gets zero gradients, and
@@ -15,6 +18,7 @@
 
 #include "kernels/cuda/bgemm.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/flash_attention.cuh"
 
 #define ROWS_PER_BLOCK 4 /* one warp per score row */
 
@@ -89,11 +93,9 @@ static void scores(float *S, const bf16 *qkv, const int *lengths, int B, int T, 
     bgemm(S, qkv, qkv + C, lengths, B * NH, g);
 }
 
-void cuda_attention_fwd(Act *out_, float *lse, const Act *qkv_, const int *lengths, int B, int T,
-                        int NH, int HD, Dropout d) {
+static void simple_attention_fwd(bf16 *out, float *lse, const bf16 *qkv, const int *lengths,
+                                 int B, int T, int NH, int HD, Dropout d) {
     if (B <= 0 || T <= 0) return;
-    bf16 *out = (bf16 *)out_;
-    const bf16 *qkv = (const bf16 *)qkv_;
     Strides s = strides_of(T, NH, HD);
     long long C = (long long)NH * HD;
     float *S = (float *)cuda_scratch(SCRATCH_ATTN_P, (size_t)B * NH * T * T * sizeof(float));
@@ -111,13 +113,10 @@ void cuda_attention_fwd(Act *out_, float *lse, const Act *qkv_, const int *lengt
     bgemm(out, (const float *)S, qkv + 2 * C, lengths, B * NH, g);
 }
 
-void cuda_attention_bwd(Act *dqkv_, const Act *dout_, const Act *out, const float *lse,
-                        const Act *qkv_, const int *lengths, int B, int T, int NH, int HD,
-                        Dropout d) {
-    (void)out; /* rowsum(P * dP) comes from P itself */
+/* rowsum(P * dP) comes from P itself, so `out` is not needed here */
+static void simple_attention_bwd(bf16 *dqkv, const bf16 *dout, const float *lse, const bf16 *qkv,
+                                 const int *lengths, int B, int T, int NH, int HD, Dropout d) {
     if (B <= 0 || T <= 0) return;
-    bf16 *dqkv = (bf16 *)dqkv_;
-    const bf16 *dout = (const bf16 *)dout_, *qkv = (const bf16 *)qkv_;
     Strides s = strides_of(T, NH, HD);
     long long C = (long long)NH * HD;
     size_t bytes = (size_t)B * NH * T * T * sizeof(float);
@@ -159,4 +158,29 @@ void cuda_attention_bwd(Act *dqkv_, const Act *dout_, const Act *out, const floa
                   s.qkv_b, HD, s.qkv_row, 1,  /* C = dK */
                   1.0f, 0.0f};
     bgemm(dqkv + C, (const float *)dP, qkv, lengths, batches, g_dk);
+}
+
+/* read on every call, so a program may switch paths at run time (the benchmark does) */
+static int simple_requested(void) {
+    const char *s = getenv("KOE_CUDA_SIMPLE_ATTENTION");
+    return s && s[0] && s[0] != '0';
+}
+
+void cuda_attention_fwd(Act *out, float *lse, const Act *qkv, const int *lengths, int B, int T,
+                        int NH, int HD, Dropout d) {
+    if (!simple_requested() &&
+        flash_attention_fwd((bf16 *)out, lse, (const bf16 *)qkv, lengths, B, T, NH, HD, d))
+        return;
+    simple_attention_fwd((bf16 *)out, lse, (const bf16 *)qkv, lengths, B, T, NH, HD, d);
+}
+
+void cuda_attention_bwd(Act *dqkv, const Act *dout, const Act *out, const float *lse,
+                        const Act *qkv, const int *lengths, int B, int T, int NH, int HD,
+                        Dropout d) {
+    if (!simple_requested() &&
+        flash_attention_bwd((bf16 *)dqkv, (const bf16 *)dout, (const bf16 *)out, lse,
+                            (const bf16 *)qkv, lengths, B, T, NH, HD, d))
+        return;
+    simple_attention_bwd((bf16 *)dqkv, (const bf16 *)dout, lse, (const bf16 *)qkv, lengths, B, T,
+                         NH, HD, d);
 }

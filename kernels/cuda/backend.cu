@@ -11,6 +11,11 @@ extern "C" {
 
 /* ---- memory ---- */
 
+/* live allocations (a few hundred: a linear search on free is enough) for peak_bytes */
+static struct { void *p; size_t bytes; } *live;
+static int n_live, cap_live;
+static size_t live_bytes, peak_live_bytes;
+
 static void *cuda_alloc(size_t bytes) {
     void *p = NULL;
     cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
@@ -20,12 +25,28 @@ static void *cuda_alloc(size_t bytes) {
         abort();
     }
     CUDA_CHECK(cudaMemset(p, 0, bytes));
+    if (n_live == cap_live) {
+        cap_live = cap_live ? 2 * cap_live : 256;
+        live = (decltype(live))xrealloc(live, cap_live * sizeof *live);
+    }
+    live[n_live].p = p, live[n_live++].bytes = bytes;
+    live_bytes += bytes;
+    if (live_bytes > peak_live_bytes) peak_live_bytes = live_bytes;
     return p;
 }
 
 static void cuda_free(void *p) {
-    if (p) CUDA_CHECK(cudaFree(p));
+    if (!p) return;
+    for (int i = 0; i < n_live; i++)
+        if (live[i].p == p) {
+            live_bytes -= live[i].bytes;
+            live[i] = live[--n_live];
+            break;
+        }
+    CUDA_CHECK(cudaFree(p));
 }
+
+static size_t cuda_peak_bytes(void) { return peak_live_bytes; }
 
 static void cuda_zero(void *p, size_t bytes) { CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0)); }
 
@@ -74,9 +95,11 @@ static void cuda_range_pop(void) { nvtxRangePop(); }
 
 static void *scratch_ptr[SCRATCH_SLOTS];
 static size_t scratch_bytes[SCRATCH_SLOTS];
+static unsigned scratch_generation; /* bumped when a buffer moves: graphs using it are stale */
 
 void *cuda_scratch(int slot, size_t bytes) {
     if (bytes > scratch_bytes[slot]) {
+        scratch_generation++;
         /* kernels queued earlier may still read the old buffer */
         CUDA_CHECK(cudaDeviceSynchronize());
         cuda_free(scratch_ptr[slot]);
@@ -84,6 +107,54 @@ void *cuda_scratch(int slot, size_t bytes) {
         scratch_bytes[slot] = bytes;
     }
     return scratch_ptr[slot];
+}
+
+/* ---- CUDA graphs ----
+ * Everything runs on the per-thread default stream (nvcc --default-stream per-thread), which
+ * can be captured. KOE_CUDA_GRAPHS=0 turns capturing off. */
+
+typedef struct {
+    cudaGraphExec_t exec;
+    unsigned generation;
+} Graph;
+
+static int cuda_graph_begin(void) {
+    const char *env = getenv("KOE_CUDA_GRAPHS");
+    if (env && !strcmp(env, "0")) return -1;
+    return cudaStreamBeginCapture(cudaStreamPerThread, cudaStreamCaptureModeThreadLocal) ==
+                   cudaSuccess ? 0 : -1;
+}
+
+static void *cuda_graph_end(void) {
+    cudaGraph_t g;
+    cudaGraphExec_t exec;
+    if (cudaStreamEndCapture(cudaStreamPerThread, &g) != cudaSuccess) {
+        cudaGetLastError();
+        return NULL;
+    }
+    cudaError_t err = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        return NULL;
+    }
+    Graph *r = (Graph *)xmalloc(sizeof(Graph));
+    r->exec = exec;
+    r->generation = scratch_generation;
+    return r;
+}
+
+static int cuda_graph_launch(void *p) {
+    Graph *g = (Graph *)p;
+    if (g->generation != scratch_generation) return -1;
+    CUDA_CHECK(cudaGraphLaunch(g->exec, cudaStreamPerThread));
+    return 0;
+}
+
+static void cuda_graph_free(void *p) {
+    Graph *g = (Graph *)p;
+    cudaGraphExecDestroy(g->exec);
+    free(g);
 }
 
 /* ---- column sums, pass 2 (pass 1 is the template in common.cuh) ---- */
@@ -121,8 +192,13 @@ static Backend make_backend(void) {
     b.acts_to_float = cuda_acts_to_float;
     b.float_to_acts = cuda_float_to_acts;
     b.synchronize = cuda_synchronize;
+    b.peak_bytes = cuda_peak_bytes;
     b.range_push = cuda_range_push;
     b.range_pop = cuda_range_pop;
+    b.graph_begin = cuda_graph_begin;
+    b.graph_end = cuda_graph_end;
+    b.graph_launch = cuda_graph_launch;
+    b.graph_free = cuda_graph_free;
     b.embeddings_fwd = cuda_embeddings_fwd;
     b.embeddings_bwd = cuda_embeddings_bwd;
     b.matmul_fwd = cuda_matmul_fwd;

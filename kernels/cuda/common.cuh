@@ -3,8 +3,9 @@
  * column-sum used by every bias/LayerNorm parameter gradient, and the op declarations that
  * backend.cu gathers into the Backend table. Semantics of every op: kernels/ops.h.
  *
- * Everything runs on the legacy default stream, so ops are ordered among themselves and
- * cudaMemcpy in to_host waits for them; no op synchronises the device.
+ * Everything runs on the per-thread default stream (compiled with --default-stream
+ * per-thread), so ops are ordered among themselves, cudaMemcpy in to_host waits for them, and
+ * a sequence of ops can be captured into a CUDA graph; no op synchronises the device.
  */
 #ifndef KOE_CUDA_COMMON_CUH
 #define KOE_CUDA_COMMON_CUH
@@ -45,7 +46,8 @@ __device__ __forceinline__ void st(float *p, float v) { *p = v; }
 /* the dropout multiplier of element `index`: 0 when dropped, 1/(1-p) when kept (as the CPU) */
 __device__ __forceinline__ float dropout_scale(Dropout d, uint64_t index) {
     if (d.p <= 0.0f) return 1.0f;
-    return koe_keep(d.seed, d.stream, index, d.p) ? 1.0f / (1.0f - d.p) : 0.0f;
+    return koe_keep(d.seed, koe_step_stream(d.stream, d.step), index, d.p) ? 1.0f / (1.0f - d.p)
+                                                                           : 0.0f;
 }
 
 /* butterfly sums: a fixed order, so results are the same run after run */

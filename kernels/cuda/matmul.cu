@@ -173,7 +173,8 @@ static int lt_gemm(int transa, int transb, int m, int n, int k, const bf16 *A, i
                                                     &bias, sizeof bias));
     float alpha = 1.0f;
     cublasStatus_t st = cublasLtMatmul(lt_handle, p->desc, &alpha, A, p->a, B, p->b, &beta, C,
-                                       p->c, C, p->c, &p->algo, lt_workspace, WORKSPACE_BYTES, 0);
+                                       p->c, C, p->c, &p->algo, lt_workspace, WORKSPACE_BYTES,
+                                       cudaStreamPerThread);
     if (st == CUBLAS_STATUS_NOT_SUPPORTED) { /* refused at run time: never try it again */
         p->found = 0;
         return -1;

@@ -129,7 +129,7 @@ static void compare_scalar(const char *op, const char *what, float got, float wa
 }
 
 static Dropout dropout(float p, uint64_t stream) {
-    Dropout d = {p, 0x5eedULL, stream};
+    Dropout d = {p, 0x5eedULL, stream, NULL};
     return d;
 }
 

@@ -109,7 +109,7 @@ static double emb_loss(void *ctx) {
 static void test_embeddings(int with_wtt, int with_types, float p) {
     Emb e = {.N = 9, .C = 16, .V = 11, .P = 10, .NT = 2};
     int N = e.N, C = e.C;
-    e.d = (Dropout){p, 42, 7};
+    e.d = (Dropout){p, 42, 7, NULL};
     e.ids = rand_ints(N, e.V);
     e.ids[1] = e.ids[0]; /* a repeated id: its table row receives two gradients */
     e.pos = rand_ints(N, e.P);
@@ -401,7 +401,7 @@ static double cls_loss(void *ctx) {
 
 static void test_dropout_statistics(float p) {
     size_t n = 200000;
-    Dropout d = {p, 1234, 5};
+    Dropout d = {p, 1234, 5, NULL};
     float *x = rand_floats(n, 0.5f, 2.0f), *y = poisoned(n), *dx = poisoned(n);
     float *dy = rand_floats(n, 0.5f, 2.0f);
     be->dropout_fwd(y, x, n, d);
@@ -432,7 +432,7 @@ static void test_dropout_statistics(float p) {
 static void test_dropout_identity(void) {
     size_t n = 1000;
     float *x = rand_floats(n, -1, 1), *y = poisoned(n);
-    be->dropout_fwd(y, x, n, (Dropout){0.0f, 1, 2});
+    be->dropout_fwd(y, x, n, (Dropout){0.0f, 1, 2, NULL});
     CHECK(memcmp(x, y, n * sizeof(float)) == 0, "dropout with p 0 is not the identity");
     free(x), free(y);
 }
