@@ -358,6 +358,11 @@ int model_load(Model *m, const char *path, uint64_t seed, Error *e) {
 int model_save(const Model *m, const char *path, Error *e) {
     float *host = xcalloc(m->n_floats, sizeof(float));
     model_get_params(m, host);
+    for (size_t i = 0; i < m->n_floats; i++)
+        if (!isfinite(host[i])) { /* a diverged run must not overwrite good weights */
+            free(host);
+            return errorf(e, "%s: not saved: the weights are no longer finite", path);
+        }
     TensorSet ts = {0};
     for (int i = 0; i < m->n_params; i++) {
         const Param *p = &m->params[i];
