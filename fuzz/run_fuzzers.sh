@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (-fsanitize=fuzzer,address,undefined, the project's
+# sources compiled in directly) and runs each for a fixed time from a small seed corpus made
+# from the project's own test inputs. Exits non-zero when any target finds a crash, a leak,
+# undefined behaviour or a broken invariant; the input that did it is left in OUT/crashes/.
+#
+#   fuzz/run_fuzzers.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
+#
+# Needs clang with libFuzzer (Debian/Ubuntu: clang-14 libclang-rt-14-dev) and the project's
+# -dev packages (libcjson, libutf8proc, libsentencepiece). OUT defaults to build-fuzzers/.
+# KOE_FUZZ_VOCAB=path/vocab.txt makes the tokenizer targets use that vocabulary instead of
+# the small one they write. Not part of ctest or CI.
+set -u
+cd "$(dirname "$0")/.."
+SECONDS_PER_TARGET=${1:-60}
+shift $(( $# > 0 ? 1 : 0 ))
+TARGETS=${*:-fuzz_tokenizer fuzz_tsv fuzz_korquad}
+OUT=${OUT:-build-fuzzers}
+DATA=${KOELECTRA_DATA_DIR:-../shared/data}
+CC=${CC:-$(command -v clang-14 || command -v clang)}
+CXX=${CXX:-$(command -v clang++-14 || command -v clang++)}
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+CFLAGS="-g -O1 -std=gnu11 -Wall -Wextra -I. -I/usr/include/cjson $SAN"
+SOURCES="util tokenizer wordpiece tasks squad squad_predict ner_features"
+
+die() { echo "run_fuzzers: $*" >&2; exit 2; }
+[ -n "$CC" ] && [ -n "$CXX" ] || die "clang not found (apt-get install clang-14 libclang-rt-14-dev)"
+mkdir -p "$OUT/obj" "$OUT/crashes" || die "cannot make $OUT"
+
+build() {
+    local objs=() s
+    for s in $SOURCES; do
+        "$CC" $CFLAGS -fsanitize=fuzzer-no-link -c "host/$s.c" -o "$OUT/obj/$s.o" || return 1
+        objs+=("$OUT/obj/$s.o")
+    done
+    "$CXX" -g -O1 -std=c++17 -I. $SAN -fsanitize=fuzzer-no-link -c host/spm.cc \
+        -o "$OUT/obj/spm.o" || return 1
+    objs+=("$OUT/obj/spm.o")
+    for t in $TARGETS; do
+        "$CC" $CFLAGS -fsanitize=fuzzer -c "fuzz/$t.c" -o "$OUT/obj/$t.o" || return 1
+        "$CXX" $SAN -fsanitize=fuzzer "$OUT/obj/$t.o" "${objs[@]}" -o "$OUT/$t" \
+            -lsentencepiece -lutf8proc -lcjson || return 1
+    done
+}
+
+# seed file DIR NAME: stdin becomes DIR/NAME
+seed() { mkdir -p "$1"; cat > "$1/$2"; }
+
+seeds_tokenizer() {
+    local d=$OUT/seeds/fuzz_tokenizer i=0 s
+    # byte 0: tokenizer (0 cased, 1 lowercasing, 2 XLM-R), byte 1: max_len, then a NUL b
+    printf '\x00\x10hello world unaffable' | seed "$d" ascii
+    printf '\x01\x08Hello WORLD\x00un aff able' | seed "$d" pair_lower
+    printf '\x02\x0c\xec\x95\x88\xeb\x85\x95\xed\x95\x98\xec\x84\xb8\xec\x9a\x94 [CLS] x\x00y' |
+        seed "$d" xlmr
+    printf '\x00\x03[CLS]  a [SEP]b [MASK]\x00 [UNK] ' | seed "$d" specials
+    printf '\x01\x20\xc3\x89t\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xc4\xb0 1990, \xef\xbf\xbd\xc2\xad' |
+        seed "$d" unicode
+    # the hand-written parity cases (texts a and b)
+    if command -v python3 >/dev/null && [ -f tests/fixtures/tokenizer/hand.json ]; then
+        python3 - "$d" <<'EOF' || true
+import json, sys
+cases = json.load(open("tests/fixtures/tokenizer/hand.json"))["cases"]
+for i, c in enumerate(cases[:60]):
+    text = c.get("a", "").encode()
+    if c.get("b") is not None:
+        text += b"\0" + c["b"].encode()
+    open(f"{sys.argv[1]}/hand_{i}", "wb").write(bytes([i % 3, 16 + i]) + text[:2000])
+EOF
+    fi
+}
+
+seeds_tsv() {
+    local d=$OUT/seeds/fuzz_tsv f
+    # the shapes tests/unit/test_task_readers_bad.c uses, good and bad
+    printf 'id\tdocument\tlabel\n1\tgood\t1\n2\tbad text\t0\n' | seed "$d" nsmc
+    printf 'q1\tq2\tlabel\r\n\xe3\x80\x80a b\tc\t1\r\nd\t\t1\re\tf\t0 \xc2\xa0\n' | seed "$d" pair
+    printf 'h\n g\tf\t2012\t1\t3.25\ts1\ts2\ng\tf\t2012\t1\t1e0\tt1\tt2' | seed "$d" korsts
+    printf 's1\ts2\tl\na\tb\tentailment\nc\td\tneutral\n' | seed "$d" kornli
+    printf 'id\ts1\ts2\tl\n1\t\tb\t0\n2\ta\tb\t1\n' | seed "$d" paws
+    printf 't\tc\tb\th\nx\ty\tnone\thate\n' | seed "$d" hate
+    printf 'a  b\xe3\x80\x80c\tO PER-B\xc2\xa0TRM-I\nx\tO\n' | seed "$d" ner
+    # a few real rows of each task, when the data is here
+    for f in nsmc/ratings_test.txt kornli/xnli.dev.ko.tsv paws/dev_2k.tsv korsts/sts-dev.tsv \
+             question-pair/dev.tsv hate-speech/val.tsv naver-ner/test.tsv; do
+        [ -f "$DATA/$f" ] && head -n 6 "$DATA/$f" | seed "$d" "data_$(dirname "$f")"
+    done
+}
+
+seeds_korquad() {
+    local d=$OUT/seeds/fuzz_korquad
+    printf '%s' '{"version": "1", "data": [{"title": "t", "paragraphs": [{"context": "hello world un aff able 1990, here", "qas": [{"id": "q1", "question": "hello?", "answers": [{"text": "world", "answer_start": 6}]}, {"id": "q2", "question": "which year", "answers": [{"text": "1990", "answer_start": 24}, {"text": "1990,", "answer_start": 24}]}]}]}]}' |
+        seed "$d" small
+    printf '%s' '{"data": [{"paragraphs": [{"context": "\uc548\ub155\ud558\uc138\uc694  \u202f\ud55c\uad6d\uc5b4\ub97c\n x", "qas": [{"id": "k", "question": "\ud55c\uad6d\uc5b4", "answers": [{"text": "\ud55c\uad6d\uc5b4\ub97c", "answer_start": 9}]}]}]}]}' |
+        seed "$d" korean
+    printf '%s' '{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1"}]}]}]}' | seed "$d" bad
+    if command -v python3 >/dev/null && [ -f "$DATA/korquad/KorQuAD_v1.0_dev.json" ]; then
+        python3 - "$DATA/korquad/KorQuAD_v1.0_dev.json" "$d/data" <<'EOF' || true
+import json, sys
+art = json.load(open(sys.argv[1]))["data"][0]
+p = art["paragraphs"][0]
+p["qas"] = p["qas"][:2]
+art["paragraphs"] = [p]
+open(sys.argv[2], "w").write(json.dumps({"data": [art]}, ensure_ascii=False))
+EOF
+    fi
+}
+
+build || die "build failed"
+failed=0
+for t in $TARGETS; do
+    rm -rf "$OUT/seeds/$t"
+    "seeds_${t#fuzz_}"
+    mkdir -p "$OUT/corpus/$t"
+    echo "== $t: $SECONDS_PER_TARGET s"
+    "$OUT/$t" -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -timeout=20 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$OUT/crashes/$t-" \
+        "$OUT/corpus/$t" "$OUT/seeds/$t" > "$OUT/$t.log" 2>&1
+    rc=$?
+    tail -n 3 "$OUT/$t.log" | sed 's/^/   /'
+    if [ $rc -ne 0 ]; then
+        echo "!! $t failed (exit $rc): see $OUT/$t.log and $OUT/crashes/"
+        failed=1
+    fi
+done
+exit $failed
