@@ -8,7 +8,6 @@
  * The backward is flash-style: probabilities are recomputed from q, k and the stored lse,
  * so nothing of size B*NH*T*T is kept between the passes (only T*T scratch per thread).
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,25 +40,29 @@ static Head head_at(const int *lengths, int b, int h, int T, int NH, int HD) {
 
 /* S[T,L] = scale * q k^T */
 static void scores(float *S, const float *qkv, Head hd, int T, int HD, float scale) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, hd.L, HD, scale, qkv + hd.q,
-                hd.ld_qkv, qkv + hd.k, hd.ld_qkv, 0.0f, S, hd.L);
+    cpu_sgemm(0, 1, T, hd.L, HD, scale, qkv + hd.q, hd.ld_qkv, qkv + hd.k, hd.ld_qkv, 0.0f, S,
+              hd.L);
 }
 
 /* One row of S becomes probabilities in place; returns its log-sum-exp. */
 static float softmax_row(float *s, int L) {
     float max = s[0];
+#pragma omp simd reduction(max : max)
     for (int j = 1; j < L; j++) max = s[j] > max ? s[j] : max;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j < L; j++) {
         s[j] = expf(s[j] - max);
         sum += s[j];
     }
+#pragma omp simd
     for (int j = 0; j < L; j++) s[j] /= sum;
     return max + logf(sum);
 }
 
+/* S [T,T] and keep [T] are scratch */
 static void head_fwd(float *out, float *lse_row, const float *qkv, Head hd, int T, int HD,
-                     Dropout d, float *S) {
+                     Dropout d, float *S, float *keep) {
     if (hd.L == 0) {
         for (int i = 0; i < T; i++) {
             memset(out + hd.o + (size_t)i * hd.ld_o, 0, (size_t)HD * sizeof(float));
@@ -72,10 +75,11 @@ static void head_fwd(float *out, float *lse_row, const float *qkv, Head hd, int 
     for (int i = 0; i < T; i++) {
         float *p = S + (size_t)i * L;
         lse_row[i] = softmax_row(p, L);
-        for (int j = 0; j < L; j++) p[j] *= dropout_scale(d, hd.drop_base + (uint64_t)i * T + j);
+        dropout_mask(keep, L, hd.drop_base + (uint64_t)i * T, d);
+#pragma omp simd
+        for (int j = 0; j < L; j++) p[j] *= keep[j];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, L, 1.0f, S, L, qkv + hd.v,
-                hd.ld_qkv, 0.0f, out + hd.o, hd.ld_o);
+    cpu_sgemm(0, 0, T, HD, L, 1.0f, S, L, qkv + hd.v, hd.ld_qkv, 0.0f, out + hd.o, hd.ld_o);
 }
 
 /* With P the probabilities, Pd = dropout(P), O = Pd V:
@@ -88,45 +92,39 @@ static void head_bwd(float *dqkv, const float *dout, const float *lse_row, const
     if (L == 0) return;
     float scale = 1.0f / sqrtf((float)HD);
     scores(P, qkv, hd, T, HD, scale);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, L, HD, 1.0f, dout + hd.o, hd.ld_o,
-                qkv + hd.v, hd.ld_qkv, 0.0f, dP, L);
+    cpu_sgemm(0, 1, T, L, HD, 1.0f, dout + hd.o, hd.ld_o, qkv + hd.v, hd.ld_qkv, 0.0f, dP, L);
     for (int i = 0; i < T; i++) {
         float *p = P + (size_t)i * L, *pd = Pd + (size_t)i * L, *dp = dP + (size_t)i * L;
+        dropout_mask(pd, L, hd.drop_base + (uint64_t)i * T, d); /* pd holds the mask */
         float rowdot = 0.0f;
+#pragma omp simd reduction(+ : rowdot)
         for (int j = 0; j < L; j++) {
-            float keep = dropout_scale(d, hd.drop_base + (uint64_t)i * T + j);
             p[j] = expf(p[j] - lse_row[i]);
-            pd[j] = p[j] * keep;
-            dp[j] *= keep;
+            dp[j] *= pd[j];
+            pd[j] *= p[j];
             rowdot += p[j] * dp[j];
         }
+#pragma omp simd
         for (int j = 0; j < L; j++) dp[j] = p[j] * (dp[j] - rowdot) * scale; /* now dS */
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, HD, T, 1.0f, Pd, L, dout + hd.o,
-                hd.ld_o, 0.0f, dqkv + hd.v, hd.ld_qkv);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, L, 1.0f, dP, L, qkv + hd.k,
-                hd.ld_qkv, 0.0f, dqkv + hd.q, hd.ld_qkv);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, HD, T, 1.0f, dP, L, qkv + hd.q,
-                hd.ld_qkv, 0.0f, dqkv + hd.k, hd.ld_qkv);
+    cpu_sgemm(1, 0, L, HD, T, 1.0f, Pd, L, dout + hd.o, hd.ld_o, 0.0f, dqkv + hd.v, hd.ld_qkv);
+    cpu_sgemm(0, 0, T, HD, L, 1.0f, dP, L, qkv + hd.k, hd.ld_qkv, 0.0f, dqkv + hd.q, hd.ld_qkv);
+    cpu_sgemm(1, 0, L, HD, T, 1.0f, dP, L, qkv + hd.q, hd.ld_qkv, 0.0f, dqkv + hd.k, hd.ld_qkv);
 }
 
-/* The parallelism is over (b,h); BLAS runs single-threaded inside so the two don't
- * oversubscribe the cores. */
+/* The parallelism is over (b,h); each head's GEMMs run on its thread (see gemm.c). */
 void cpu_attention_fwd(Act *out, float *lse, const Act *qkv, const int *lengths, int B, int T,
                        int NH, int HD, Dropout d) {
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
 #pragma omp parallel
     {
-        float *S = xmalloc((size_t)T * T * sizeof(float));
+        float *S = xmalloc((size_t)(T + 1) * T * sizeof(float));
 #pragma omp for schedule(dynamic)
         for (int bh = 0; bh < B * NH; bh++) {
             Head hd = head_at(lengths, bh / NH, bh % NH, T, NH, HD);
-            head_fwd(out, lse + (size_t)bh * T, qkv, hd, T, HD, d, S);
+            head_fwd(out, lse + (size_t)bh * T, qkv, hd, T, HD, d, S, S + (size_t)T * T);
         }
         free(S);
     }
-    openblas_set_num_threads(blas_threads);
 }
 
 /* D_i = rowsum(P * dP) is computed from P directly, so `out` (which flash kernels use for
@@ -136,8 +134,6 @@ void cpu_attention_bwd(Act *dqkv, const Act *dout, const Act *out, const float *
                        Dropout d) {
     (void)out;
     memset(dqkv, 0, (size_t)B * T * 3 * NH * HD * sizeof(float));
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
 #pragma omp parallel
     {
         float *buf = xmalloc(3 * (size_t)T * T * sizeof(float));
@@ -149,5 +145,4 @@ void cpu_attention_bwd(Act *dqkv, const Act *dout, const Act *out, const float *
         }
         free(buf);
     }
-    openblas_set_num_threads(blas_threads);
 }

@@ -1,5 +1,6 @@
 /* The CPU reference backend: host memory, fp32 activations, ops from the files beside this
  * one. Memory "transfers" are plain copies. */
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -63,7 +64,11 @@ static const Backend cpu_backend = {
     .adamw = cpu_adamw,
 };
 
-const Backend *backend_cpu(void) { return &cpu_backend; }
+/* OpenMP is the backend's only thread pool, so OpenBLAS runs single-threaded (see gemm.c) */
+const Backend *backend_cpu(void) {
+    openblas_set_num_threads(1);
+    return &cpu_backend;
+}
 
 #ifndef KOE_HAVE_CUDA
 const Backend *backend_cuda(void) { return NULL; }
