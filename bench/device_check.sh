@@ -110,7 +110,7 @@ elif [ "${driver_cuda%%.*}" -lt 13 ]; then
     rebuild || echo "rebuild failed: the GPU tests below will skip or fail"
 fi
 for t in $gpu_tests; do
-    run "$t" 120 "$bindir/$t"
+    run "$t" 90 "$bindir/$t"
     if [ "$t" = test_cuda_ops ] && [ -n "$driver_cuda" ] && [ "$bindir" = "$build/tests" ] &&
         grep -q 'driver version is insufficient' "$out/$t.log"; then
         echo "CUDA COULD NOT START: the driver is older than the CUDA 13.0 runtime of the build"
@@ -125,30 +125,27 @@ done
 
 say "compute-sanitizer on test_cuda_ops --small"
 if command -v compute-sanitizer >/dev/null; then
-    run memcheck 100 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    run memcheck 60 compute-sanitizer --tool memcheck --error-exitcode 9 \
         "$bindir/test_cuda_ops" --small
-    run racecheck 80 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    run racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 9 \
         "$bindir/test_cuda_ops" --small
+    run memcheck-flash 60 compute-sanitizer --tool memcheck --error-exitcode 9 \
+        "$bindir/test_flash_attention" --small
+    run racecheck-flash 90 compute-sanitizer --tool racecheck --error-exitcode 9 \
+        "$bindir/test_flash_attention" --small
 fi
 
-say "bench"
-for b in "$build"/bench "$build"/bench_*; do
-    [ -x "$b" ] || continue
-    name=$(basename "$b")
-    if [ "$name" = bench ]; then
-        run bench 240 "$b" --backend cuda --model koelectra-small,koelectra-base,kobert,distilkobert,xlm-roberta \
-            --batch 32 --seq 128 --steps 20 --warmup 3
-    else
-        run "$name" 120 "$b"
-    fi
-    tail -n 5 "$out/$name.log"
-done
+say "attention microbenchmark (fused vs simple)"
+if [ -x "$build/attention_bench" ]; then
+    run attention_bench 60 "$build/attention_bench" --steps 20 --warmup 3
+    grep '^{' "$out/attention_bench.log"
+fi
 
-say "PyTorch baseline (same card, same shapes)"
-if python3 -c 'import torch, transformers' 2>/dev/null; then
-    run torch_baseline 200 python3 bench/torch_baseline.py --models "${TORCH_MODELS:-koelectra-small,koelectra-base}" \
-        --modes fp32,bf16,compile --batch 32 --seq 128 --steps 20 --warmup 3
-    grep '^{' "$out/torch_baseline.log"
+say "throughput: ours vs PyTorch on this card (bench/run_bench.sh)"
+if [ -x "$build/bench" ]; then
+    run run_bench 280 env BENCH="$build/bench" LOGS="$out/bench" VOCAB="$PWD/local/devdata/vocab.txt" \
+        STEPS=10 WARMUP=3 EVAL_STEPS=5 COMPILE_SHAPES=nsmc bench/run_bench.sh "$out/bench-results.md"
+    cat "$out/bench-results.md"
 fi
 
 say "run_seq_cls on a tiny NSMC split (GPU, random tiny ELECTRA)"
@@ -158,6 +155,12 @@ if [ -x "$build/run_seq_cls" ] && [ -d local/devdata/nsmc ]; then
         --max_steps 30 --logging_steps 10 --save_steps 10 --train_batch_size 16 --eval_batch_size 32 \
         --ckpt_dir /tmp/koe-ckpt
     tail -n 8 "$out/run_seq_cls.log"
+fi
+
+say "per-kernel GPU time, koelectra-base 32x128 (ncu)"
+if command -v ncu >/dev/null && [ -x "$build/bench" ]; then
+    run ncu_base 60 ncu --metrics gpu__time_duration.sum --print-summary per-kernel \
+        "$build/bench" --backend cuda --model koelectra-base --steps 1 --warmup 1
 fi
 
 say "summary ($(($(date +%s) - t_start))s in all)"
