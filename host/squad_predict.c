@@ -39,23 +39,6 @@ static char *encode(const int32_t *v, int n) {
 
 /* ------------------------------------------------------------------ BasicTokenizer */
 
-/* BertTokenizer's CJK Unified Ideograph blocks (Hangul is not among them) */
-static int is_cjk(int32_t cp) {
-    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-           (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
-           (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
-           (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
-}
-
-/* ASCII non-alphanumerics and Unicode P* */
-static int is_punctuation(int32_t cp) {
-    if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
-        (cp >= 123 && cp <= 126))
-        return 1;
-    utf8proc_category_t c = utf8proc_category(cp);
-    return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
-}
-
 /* Python's str.lower() then NFD without Mn, for one word */
 static void lower_strip_accents(Cps *w) {
     Cps low = {0};
@@ -84,13 +67,13 @@ static Cps basic_tokenize(const Cps *text, int do_lower_case) {
     for (int i = 0; i < text->n;) {
         while (i < text->n && py_isspace(text->v[i])) i++;
         word.n = 0;
-        while (i < text->n && !py_isspace(text->v[i]) && !(word.n && is_cjk(text->v[i])) &&
-               !(word.n && is_cjk(word.v[word.n - 1])))
+        while (i < text->n && !py_isspace(text->v[i]) && !(word.n && bert_is_cjk(text->v[i])) &&
+               !(word.n && bert_is_cjk(word.v[word.n - 1])))
             cps_push(&word, text->v[i++]);
         if (do_lower_case) lower_strip_accents(&word);
         for (int k = 0; k < word.n; k++) {
-            int alone = is_punctuation(word.v[k]);
-            int split = k == 0 || alone || is_punctuation(word.v[k - 1]);
+            int alone = bert_is_punctuation(word.v[k]);
+            int split = k == 0 || alone || bert_is_punctuation(word.v[k - 1]);
             if (split && out.n) cps_push(&out, ' ');
             cps_push(&out, word.v[k]);
         }

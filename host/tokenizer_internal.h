@@ -55,6 +55,10 @@ int unicode_decompose(const int32_t *cps, int n, int compat, int32_t **out, int 
 
 /* Python's str.isspace() */
 int py_isspace(int32_t cp);
+/* BertTokenizer's character classes (wordpiece.c): CJK ideograph blocks, and punctuation =
+ * ASCII non-alphanumerics or Unicode P* */
+int bert_is_cjk(int32_t cp);
+int bert_is_punctuation(int32_t cp);
 /* Python's str.isdigit() (Nd or Numeric_Type=Digit) */
 int py_isdigit(int32_t cp);
 

@@ -12,7 +12,7 @@
 #define MAX_INPUT_CHARS_PER_WORD 100
 
 /* the CJK Unified Ideograph blocks BertTokenizer lists (Hangul and kana are not among them) */
-static int is_cjk(int32_t cp) {
+int bert_is_cjk(int32_t cp) {
     return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
            (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
            (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
@@ -20,7 +20,7 @@ static int is_cjk(int32_t cp) {
 }
 
 /* ASCII non-alphanumerics count as punctuation even where Unicode says symbol ($, ^, `) */
-static int is_punctuation(int32_t cp) {
+int bert_is_punctuation(int32_t cp) {
     if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
         (cp >= 123 && cp <= 126))
         return 1;
@@ -48,7 +48,7 @@ static int lower_and_space_cjk(const int32_t *cps, int n, int lower, int32_t *ou
         int32_t ch[2] = {cps[i], 0};
         int k = lower ? py_lower(cps[i], ch) : 1;
         for (int j = 0; j < k; j++) {
-            if (is_cjk(ch[j])) {
+            if (bert_is_cjk(ch[j])) {
                 out[m++] = ' ';
                 out[m++] = ch[j];
                 out[m++] = ' ';
@@ -126,7 +126,7 @@ static void basic_word(const WordPiece *wp, const int32_t *w, int n, int32_t **n
     }
     int start = 0;
     for (int i = 0; i < n; i++) {
-        if (!is_punctuation(w[i])) continue;
+        if (!bert_is_punctuation(w[i])) continue;
         wordpiece_word(wp, w + start, i - start, ps, out);
         wordpiece_word(wp, w + i, 1, ps, out);
         start = i + 1;
