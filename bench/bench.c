@@ -303,7 +303,8 @@ static void print_json(const Result *x, const Model *m, const Rows *r, const Ben
            "\"device\": \"%s\", \"threads\": %d, \"batch\": %d, \"seq\": %d, \"data\": \"%s\", "
            "\"params\": %zu, \"steps\": %d, \"warmup\": %d, ",
            x->model, x->shape, x->mode, m->be->name, a->device_name ? a->device_name : "",
-           omp_get_max_threads(), x->B, x->T, r->source, m->n_trained, t->steps, a->warmup);
+           omp_get_max_threads(), x->B, x->T, r->source, model_num_params(m), t->steps,
+           a->warmup);
     printf("\"train_step_ms_median\": %.3f, \"train_step_ms_p10\": %.3f, "
            "\"train_step_ms_p90\": %.3f, \"train_step_ms_min\": %.3f, \"train_step_ms_max\": %.3f, ",
            t->median * 1e3, t->p10 * 1e3, t->p90 * 1e3, t->min * 1e3, t->max * 1e3);

@@ -88,6 +88,8 @@ int model_create(Model *m, const ModelConfig *cfg, HeadKind head, int num_labels
                  const Backend *be, int max_B, int max_T, Error *e);
 void model_free(Model *m);
 const Param *model_param(const Model *m, const char *name);
+/* trainable parameters, as HF counts them (the flat buffer also holds alignment padding) */
+size_t model_num_params(const Model *m);
 
 /* HF's _init_weights: normal(0, initializer_range) weights, zero biases and padding rows,
  * LayerNorm 1 and 0 */

@@ -236,6 +236,13 @@ const Param *model_param(const Model *m, const char *name) {
     return NULL;
 }
 
+size_t model_num_params(const Model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (!m->params[i].frozen) n += m->params[i].numel;
+    return n;
+}
+
 /* ---- initialisation, loading, saving ---- */
 
 static float normal_draw(uint64_t seed, uint64_t index) {
