@@ -187,15 +187,19 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* .safetensors by name (its first byte is a length, which may look like a pickle's); else by
+ * content: a zip or a pickle is a torch.save file */
 int checkpoint_read(const char *path, TensorSet *out, Error *e) {
     if (ends_with(path, ".safetensors")) return safetensors_read(path, out, e);
-    if (ends_with(path, ".bin") || ends_with(path, ".pt") || ends_with(path, ".pth"))
-        return torchbin_read(path, out, e);
     unsigned char magic[4] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return errorf(e, "%s: cannot open", path);
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    if (got == 4 && memcmp(magic, "PK\x03\x04", 4) == 0) return torchbin_read(path, out, e);
+    int zip = got == 4 && memcmp(magic, "PK\x03\x04", 4) == 0;
+    int pickle = got >= 1 && magic[0] == 0x80;
+    if (zip || pickle || ends_with(path, ".bin") || ends_with(path, ".pt") ||
+        ends_with(path, ".pth"))
+        return torchbin_read(path, out, e);
     return safetensors_read(path, out, e);
 }

@@ -1,5 +1,6 @@
-/* Checkpoints: named tensor sets read from safetensors files and from torch.save zip files
- * (pytorch_model.bin), written as safetensors; plus HF model-folder and HF-cache resolution.
+/* Checkpoints: named tensor sets read from safetensors files and from torch.save files
+ * (pytorch_model.bin, zip or legacy format), written as safetensors; plus HF model-folder and
+ * HF-cache resolution.
  *
  * A TensorSet is a flat list of named tensors in their stored dtype (raw little-endian bytes).
  * Convert with tensor_to_f32 / tensor_to_i32; never cast `data` directly (it may be unaligned). */
@@ -41,10 +42,12 @@ int safetensors_read(const char *path, TensorSet *out, Error *e);
 /* each tensor in its own dtype, header padded to 8 bytes, "__metadata__": {"format": "pt"};
  * written atomically (temp file + rename) */
 int safetensors_write(const char *path, const TensorSet *ts, Error *e);
-/* torch.save zip format (torch >= 1.6); a bounded pickle reader that accepts only what
- * torch.save writes for a state_dict and refuses any other opcode or global */
+/* torch.save files, by content: the zip format (torch >= 1.6) or the legacy format (a
+ * sequence of pickles, torch < 1.6); a bounded pickle reader that accepts only what torch.save
+ * writes for a state_dict and refuses any other opcode or global */
 int torchbin_read(const char *path, TensorSet *out, Error *e);
-/* by extension (.safetensors / .bin .pt .pth), else by the first bytes */
+/* .safetensors by extension; else by the first bytes (zip or pickle: torchbin_read), else
+ * .bin .pt .pth go to torchbin_read (for its error) and anything else to safetensors_read */
 int checkpoint_read(const char *path, TensorSet *out, Error *e);
 
 const NamedTensor *tensorset_find(const TensorSet *ts, const char *name);

@@ -1,6 +1,10 @@
-/* pytorch_model.bin in the torch.save zip format (torch >= 1.6): a zip holding
- * <prefix>/data.pkl (a pickle of the state_dict whose tensors refer to storages by key),
- * <prefix>/data/<key> (each storage's raw little-endian bytes) and <prefix>/byteorder.
+/* pytorch_model.bin as torch.save writes it, in either of its two formats:
+ * - zip (torch >= 1.6): a zip holding <prefix>/data.pkl (a pickle of the state_dict whose
+ *   tensors refer to storages by key), <prefix>/data/<key> (each storage's raw little-endian
+ *   bytes) and <prefix>/byteorder;
+ * - legacy (torch < 1.6, or _use_new_zipfile_serialization=False): pickles one after another
+ *   (magic number, protocol version 1001, sys_info, the state_dict, the list of storage keys),
+ *   then for each key in that list an 8-byte little-endian element count and the raw bytes.
  *
  * The pickle is run by a small bounded VM that knows only what torch.save writes for a
  * state_dict: containers, strings, ints, bools, memo, OrderedDict, _rebuild_tensor_v2,
@@ -20,15 +24,15 @@
 #define MAX_PICKLE_BYTES (256u << 20)
 #define MAX_VIEW_NUMEL (1ull << 31)
 
-typedef enum { O_NONE, O_BOOL, O_INT, O_STR, O_TUPLE, O_LIST, O_DICT, O_GLOBAL, O_STORAGE,
-               O_TENSOR } ObjKind;
+typedef enum { O_NONE, O_BOOL, O_INT, O_BIGINT, O_STR, O_TUPLE, O_LIST, O_DICT, O_GLOBAL,
+               O_STORAGE, O_TENSOR } ObjKind;
 typedef enum { G_ODICT, G_REBUILD_TENSOR, G_REBUILD_PARAM, G_STORAGE } GlobalKind;
 
 typedef struct Obj {
     ObjKind kind;
     int64_t i;    /* BOOL/INT value; GLOBAL: GlobalKind; STORAGE: numel */
     DType dtype;  /* GLOBAL of a storage type, STORAGE */
-    char *s;      /* STR; STORAGE: key */
+    char *s;      /* STR; STORAGE: key; BIGINT: little-endian bytes (n of them) */
     struct Obj **items; /* TUPLE/LIST items, DICT key/value pairs */
     int n, cap;
     struct Obj *storage; /* TENSOR: a view of storage */
@@ -50,6 +54,7 @@ typedef struct {
     Obj **all; /* every object made, freed at the end */
     size_t nall, capall;
     Error *e;
+    int legacy; /* persistent ids carry a sixth field, view_metadata (always None) */
 } Vm;
 
 static const struct {
@@ -165,13 +170,24 @@ static int push_int(Vm *vm, int64_t v) {
     return push(vm, o);
 }
 
-/* LONG1: n little-endian two's complement bytes, n <= 8 */
+/* LONG1: n little-endian two's complement bytes; n <= 8 is an INT, 8 < n <= 16 a BIGINT
+ * kept as bytes (only the legacy format's magic number is one) */
 static int push_long1(Vm *vm) {
     uint64_t n, v;
     if (read_uint(vm, 1, &n) != 0) return -1;
-    if (n > 8) return VM_FAIL(vm, "LONG1 of %llu bytes does not fit in 64 bits",
-                              (unsigned long long)n);
+    if (n > 16) return VM_FAIL(vm, "LONG1 of %llu bytes is too long", (unsigned long long)n);
     if (n == 0) return push_int(vm, 0);
+    if (n > 8) {
+        const unsigned char *p = take(vm, (size_t)n);
+        if (!p) return -1;
+        Obj *o = new_obj(vm, O_BIGINT);
+        if (o) {
+            o->s = xmalloc((size_t)n);
+            memcpy(o->s, p, (size_t)n);
+            o->n = (int)n;
+        }
+        return push(vm, o);
+    }
     if (read_uint(vm, (int)n, &v) != 0) return -1;
     if (n < 8 && (v >> (8 * n - 1)) & 1) v |= ~0ull << (8 * n); /* sign-extend */
     return push_int(vm, (int64_t)v);
@@ -335,15 +351,20 @@ static int reduce(Vm *vm) {
     return VM_FAIL(vm, "'%s' cannot be called", fn->s);
 }
 
-/* BINPERSID: ('storage', storage_type, key, location, numel) */
+/* BINPERSID: ('storage', storage_type, key, location, numel), legacy files add a sixth field
+ * view_metadata, which torch writes as None (storage views are long gone) */
 static int persistent_load(Vm *vm) {
     Obj *pid = pop(vm);
     if (!pid) return -1;
     Obj **f = pid->items;
-    if (pid->kind != O_TUPLE || pid->n != 5 || f[0]->kind != O_STR ||
+    int fields = vm->legacy ? 6 : 5;
+    if (pid->kind == O_TUPLE && pid->n == 6 && vm->legacy && f[5]->kind != O_NONE)
+        return VM_FAIL(vm, "persistent id with view_metadata (a storage view) is not supported");
+    if (pid->kind != O_TUPLE || pid->n != fields || f[0]->kind != O_STR ||
         strcmp(f[0]->s, "storage") != 0 || f[1]->kind != O_GLOBAL || f[1]->i != G_STORAGE ||
         f[2]->kind != O_STR || f[4]->kind != O_INT || f[4]->i < 0)
-        return VM_FAIL(vm, "persistent id is not ('storage', <type>, key, location, numel)");
+        return VM_FAIL(vm, "persistent id is not ('storage', <type>, key, location, numel%s)",
+                       vm->legacy ? ", None" : "");
     for (const char *c = f[2]->s; *c; c++)
         if (*c == '/' || *c == '\\' || *c == '.')
             return VM_FAIL(vm, "storage key '%s' is not a plain name", f[2]->s);
@@ -444,6 +465,8 @@ static void vm_free(Vm *vm) {
 
 /* ---- the zip archive -------------------------------------------------------------------- */
 
+/* where storages come from: zip entries read on first use, or (legacy, za == NULL) all read
+ * up front, pointing into the file buffer */
 typedef struct {
     const char *path;
     zip_t *za;
@@ -452,6 +475,7 @@ typedef struct {
     void **data;
     size_t *bytes;
     int nstorages;
+    unsigned char *file; /* legacy: the whole file; data[] point into it */
 } Archive;
 
 /* reads a whole entry; 1 if it is absent */
@@ -506,17 +530,36 @@ static int check_byteorder(Archive *ar, Error *e) {
     return rc < 0 ? -1 : 0;
 }
 
+static void cache_storage(Archive *ar, const char *key, void *data, size_t bytes) {
+    int k = ar->nstorages++;
+    ar->keys = xrealloc(ar->keys, (size_t)ar->nstorages * sizeof *ar->keys);
+    ar->data = xrealloc(ar->data, (size_t)ar->nstorages * sizeof *ar->data);
+    ar->bytes = xrealloc(ar->bytes, (size_t)ar->nstorages * sizeof *ar->bytes);
+    ar->keys[k] = xstrdup(key);
+    ar->data[k] = data;
+    ar->bytes[k] = bytes;
+}
+
+static int find_cached(const Archive *ar, const char *key) {
+    for (int i = 0; i < ar->nstorages; i++)
+        if (strcmp(ar->keys[i], key) == 0) return i;
+    return -1;
+}
+
 /* the bytes of storage `st`, read once and cached */
 static int load_storage(Archive *ar, const Obj *st, const void **data, Error *e) {
     size_t want = (size_t)st->i * dtype_size(st->dtype), len = 0;
-    for (int i = 0; i < ar->nstorages; i++)
-        if (strcmp(ar->keys[i], st->s) == 0) {
-            if (ar->bytes[i] != want)
-                return errorf(e, "%s: storage '%s' is used with two different sizes or types",
-                              ar->path, st->s);
-            *data = ar->data[i];
-            return 0;
-        }
+    int i = find_cached(ar, st->s);
+    if (i >= 0) {
+        if (ar->bytes[i] != want)
+            return errorf(e, "%s: storage '%s' is used with two different sizes or types",
+                          ar->path, st->s);
+        *data = ar->data[i];
+        return 0;
+    }
+    if (!ar->za)
+        return errorf(e, "%s: storage '%s' is not in the file's list of storage keys", ar->path,
+                      st->s);
     char *name = strfmt("%s/data/%s", ar->prefix, st->s);
     void *buf = NULL;
     int rc = read_entry(ar, name, want, &buf, &len, e);
@@ -530,13 +573,7 @@ static int load_storage(Archive *ar, const Obj *st, const void **data, Error *e)
         free(buf);
         return -1;
     }
-    int k = ar->nstorages++;
-    ar->keys = xrealloc(ar->keys, (size_t)ar->nstorages * sizeof *ar->keys);
-    ar->data = xrealloc(ar->data, (size_t)ar->nstorages * sizeof *ar->data);
-    ar->bytes = xrealloc(ar->bytes, (size_t)ar->nstorages * sizeof *ar->bytes);
-    ar->keys[k] = xstrdup(st->s);
-    ar->data[k] = buf;
-    ar->bytes[k] = want;
+    cache_storage(ar, st->s, buf, want);
     *data = buf;
     return 0;
 }
@@ -544,8 +581,9 @@ static int load_storage(Archive *ar, const Obj *st, const void **data, Error *e)
 static void archive_close(Archive *ar) {
     for (int i = 0; i < ar->nstorages; i++) {
         free(ar->keys[i]);
-        free(ar->data[i]);
+        if (!ar->file) free(ar->data[i]);
     }
+    free(ar->file);
     free(ar->keys);
     free(ar->data);
     free(ar->bytes);
@@ -631,6 +669,17 @@ static int add_tensor(Archive *ar, TensorSet *ts, const Obj *key, const Obj *val
     return 0;
 }
 
+/* the pickle's root dict, entry by entry */
+static int add_tensors(Archive *ar, const Obj *root, const char *entry, TensorSet *ts,
+                       Error *e) {
+    if (root->kind != O_DICT)
+        return errorf(e, "%s: %s: the pickle holds no state_dict (dict of tensors)", ar->path,
+                      entry);
+    for (int i = 0; i + 1 < root->n; i += 2)
+        if (add_tensor(ar, ts, root->items[i], root->items[i + 1], e) != 0) return -1;
+    return 0;
+}
+
 static int read_state_dict(Archive *ar, TensorSet *ts, Error *e) {
     if (find_prefix(ar, e) != 0 || check_byteorder(ar, e) != 0) return -1;
     char *entry = strfmt("%s/data.pkl", ar->prefix);
@@ -640,41 +689,172 @@ static int read_state_dict(Archive *ar, TensorSet *ts, Error *e) {
     if (rc == 1) rc = errorf(e, "%s: %s: cannot read", ar->path, entry);
     Vm vm = {.path = ar->path, .entry = entry, .p = pkl, .len = len, .e = e};
     const Obj *root = rc == 0 ? run_pickle(&vm) : NULL;
-    if (root && root->kind != O_DICT)
-        errorf(e, "%s: %s: the pickle holds no state_dict (dict of tensors)", ar->path, entry);
-    rc = root && root->kind == O_DICT ? 0 : -1;
-    for (int i = 0; rc == 0 && i + 1 < root->n; i += 2)
-        rc = add_tensor(ar, ts, root->items[i], root->items[i + 1], e);
+    rc = root ? add_tensors(ar, root, entry, ts, e) : -1;
     vm_free(&vm);
     free(pkl);
     free(entry);
     return rc;
 }
 
-static int is_legacy_pickle(const char *path) {
-    unsigned char magic[2] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t got = fread(magic, 1, 2, f);
-    fclose(f);
-    return got == 2 && magic[0] == 0x80 && magic[1] == 0x02;
+static int read_zip(const char *path, TensorSet *ts, Error *e) {
+    Archive ar = {.path = path};
+    int zerr = 0;
+    ar.za = zip_open(path, ZIP_RDONLY, &zerr);
+    if (!ar.za) return errorf(e, "%s: starts like a zip archive but libzip cannot open it "
+                              "(error %d): corrupt or truncated", path, zerr);
+    int rc = read_state_dict(&ar, ts, e);
+    archive_close(&ar);
+    return rc;
+}
+
+/* ---- the legacy format ------------------------------------------------------------------ */
+
+/* torch's magic number 0x1950a86a20f9469cfc6c as LONG1 stores it (little endian) */
+static const unsigned char LEGACY_MAGIC[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9,
+                                               0x20, 0x6a, 0xa8, 0x50, 0x19};
+#define LEGACY_PROTOCOL 1001
+
+/* runs the pickle that starts at *pos and moves *pos past it; the result stays owned by vm */
+static const Obj *next_pickle(Vm *vm, const char *path, const char *what,
+                              const unsigned char *buf, size_t len, size_t *pos, Error *e) {
+    *vm = (Vm){.path = path, .entry = what, .p = buf, .len = len, .pos = *pos, .e = e,
+               .legacy = 1};
+    const Obj *o = run_pickle(vm);
+    *pos = vm->pos;
+    return o;
+}
+
+static const Obj *dict_get(const Obj *d, const char *key) {
+    for (int i = 0; i + 1 < d->n; i += 2)
+        if (d->items[i]->kind == O_STR && strcmp(d->items[i]->s, key) == 0)
+            return d->items[i + 1];
+    return NULL;
+}
+
+/* the magic number, the protocol version and sys_info (little endian only) */
+static int check_legacy_header(const char *path, const unsigned char *buf, size_t len,
+                               size_t *pos, Error *e) {
+    Vm vm;
+    const Obj *o = next_pickle(&vm, path, "magic number", buf, len, pos, e);
+    int got = o != NULL, magic = got && o->kind == O_BIGINT && o->n == sizeof LEGACY_MAGIC &&
+                                 memcmp(o->s, LEGACY_MAGIC, sizeof LEGACY_MAGIC) == 0;
+    vm_free(&vm);
+    if (!got) return -1;
+    if (!magic)
+        return errorf(e, "%s: magic number: not torch's 0x1950a86a20f9469cfc6c, so not a "
+                      "(legacy) torch.save file", path);
+    o = next_pickle(&vm, path, "protocol version", buf, len, pos, e);
+    got = o != NULL;
+    int version_ok = got && o->kind == O_INT && o->i == LEGACY_PROTOCOL;
+    long long version = got && o->kind == O_INT ? (long long)o->i : -1;
+    vm_free(&vm);
+    if (!got) return -1;
+    if (!version_ok)
+        return errorf(e, "%s: protocol version: %lld, expected %d", path, version,
+                      LEGACY_PROTOCOL);
+    o = next_pickle(&vm, path, "sys_info", buf, len, pos, e);
+    got = o != NULL;
+    const Obj *le = got && o->kind == O_DICT ? dict_get(o, "little_endian") : NULL;
+    int little = le && le->kind == O_BOOL ? (int)le->i : -1;
+    vm_free(&vm);
+    if (!got) return -1;
+    if (little < 0) return errorf(e, "%s: sys_info: no little_endian flag", path);
+    if (!little)
+        return errorf(e, "%s: sys_info: written on a big-endian machine: not supported "
+                      "(little endian only)", path);
+    return 0;
+}
+
+/* a storage some tensor of the state_dict uses under `key`, or NULL */
+static const Obj *storage_used(const Obj *root, const char *key) {
+    for (int i = 1; i < root->n; i += 2) {
+        const Obj *t = root->items[i];
+        if (t->kind == O_TENSOR && strcmp(t->storage->s, key) == 0) return t->storage;
+    }
+    return NULL;
+}
+
+/* one storage at *pos: an 8-byte little-endian element count, then the raw bytes */
+static int read_legacy_storage(Archive *ar, const Obj *st, size_t len, size_t *pos, Error *e) {
+    size_t es = dtype_size(st->dtype), at = *pos;
+    if (len - at < 8)
+        return errorf(e, "%s: storage '%s': byte %zu: the file ends before its element count "
+                      "(truncated)", ar->path, st->s, at);
+    uint64_t count = 0;
+    for (int b = 7; b >= 0; b--) count = count << 8 | ar->file[at + b];
+    if (count != (uint64_t)st->i)
+        return errorf(e, "%s: storage '%s': byte %zu: holds %llu elements, the state_dict says "
+                      "%lld", ar->path, st->s, at, (unsigned long long)count, (long long)st->i);
+    if (count > (len - at - 8) / es)
+        return errorf(e, "%s: storage '%s': byte %zu: %llu x %s do not fit in the %zu bytes "
+                      "left (truncated)", ar->path, st->s, at + 8, (unsigned long long)count,
+                      dtype_name(st->dtype), len - at - 8);
+    cache_storage(ar, st->s, ar->file + at + 8, (size_t)count * es);
+    *pos = at + 8 + (size_t)count * es;
+    return 0;
+}
+
+/* the pickled list of storage keys, then the storages in that order */
+static int read_legacy_storages(Archive *ar, const Obj *root, size_t len, size_t *pos,
+                                Error *e) {
+    Vm vm;
+    const Obj *keys = next_pickle(&vm, ar->path, "storage keys", ar->file, len, pos, e);
+    int rc = keys ? 0 : -1;
+    if (rc == 0 && keys->kind != O_LIST)
+        rc = errorf(e, "%s: storage keys: not a list", ar->path);
+    for (int i = 0; rc == 0 && i < keys->n; i++) {
+        const Obj *k = keys->items[i];
+        const Obj *st = k->kind == O_STR ? storage_used(root, k->s) : NULL;
+        if (k->kind != O_STR)
+            rc = errorf(e, "%s: storage keys: item %d is not a string", ar->path, i);
+        else if (find_cached(ar, k->s) >= 0)
+            rc = errorf(e, "%s: storage keys: '%s' is listed twice", ar->path, k->s);
+        else if (!st)
+            rc = errorf(e, "%s: storage keys: '%s' is used by no tensor", ar->path, k->s);
+        else
+            rc = read_legacy_storage(ar, st, len, pos, e);
+    }
+    vm_free(&vm);
+    return rc;
+}
+
+static int read_legacy(const char *path, TensorSet *ts, Error *e) {
+    Archive ar = {.path = path};
+    size_t len = 0, pos = 0;
+    char *file = NULL;
+    if (read_file(path, &file, &len, e) != 0) return -1;
+    ar.file = (unsigned char *)file;
+    Vm vm = {0};
+    const Obj *root = NULL;
+    int rc = check_legacy_header(path, ar.file, len, &pos, e);
+    if (rc == 0) root = next_pickle(&vm, path, "state_dict", ar.file, len, &pos, e);
+    if (rc == 0 && !root) rc = -1;
+    if (rc == 0 && root->kind != O_DICT)
+        rc = errorf(e, "%s: state_dict: the pickle holds no state_dict (dict of tensors)", path);
+    if (rc == 0) rc = read_legacy_storages(&ar, root, len, &pos, e);
+    if (rc == 0) rc = add_tensors(&ar, root, "state_dict", ts, e);
+    if (rc == 0 && pos != len)
+        rc = errorf(e, "%s: byte %zu: %zu unexpected bytes after the last storage", path, pos,
+                    len - pos);
+    vm_free(&vm);
+    archive_close(&ar);
+    return rc;
 }
 
 int torchbin_read(const char *path, TensorSet *out, Error *e) {
     memset(out, 0, sizeof *out);
-    Archive ar = {.path = path};
-    int zerr = 0;
-    ar.za = zip_open(path, ZIP_RDONLY, &zerr);
-    if (!ar.za) {
-        if (zerr == ZIP_ER_OPEN || zerr == ZIP_ER_NOENT) return errorf(e, "%s: cannot open", path);
-        if (is_legacy_pickle(path))
-            return errorf(e, "%s: legacy torch.save format (torch < 1.6) is not supported: "
-                          "re-save it with torch >= 1.6 or as safetensors", path);
-        return errorf(e, "%s: not a zip archive, so not a torch.save (>= 1.6) file", path);
-    }
+    unsigned char head[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return errorf(e, "%s: cannot open", path);
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    int zip = got == 4 && memcmp(head, "PK\x03\x04", 4) == 0;
+    int pickle = got >= 1 && head[0] == 0x80;
+    if (!zip && !pickle)
+        return errorf(e, "%s: not a torch.save file: neither a zip archive (torch >= 1.6) nor a "
+                      "pickle (legacy format)", path);
     TensorSet ts = {.source = xstrdup(path)};
-    int rc = read_state_dict(&ar, &ts, e);
-    archive_close(&ar);
+    int rc = zip ? read_zip(path, &ts, e) : read_legacy(path, &ts, e);
     if (rc != 0) {
         tensorset_free(&ts);
         return -1;

@@ -1,12 +1,14 @@
-/* Checkpoint I/O: safetensors round trips, files written by HF safetensors and torch.save
- * (tests/fixtures/make_checkpoint_fixtures.py), half/bfloat16 rounding against torch, and one
- * test per kind of bad input, each checking that the error names the file and the problem. */
+/* Checkpoint I/O: safetensors round trips, files written by HF safetensors and torch.save in
+ * its zip and legacy formats (tests/fixtures/make_checkpoint_fixtures.py), a tiny BERT loaded
+ * from a legacy file, half/bfloat16 rounding against torch, and one test per kind of bad input,
+ * each checking that the error names the file and the problem. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "host/checkpoint.h"
+#include "host/model.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/ckpt/"
@@ -174,10 +176,11 @@ static void test_hf_safetensors(void) {
 
 /* ---- torch.save ------------------------------------------------------------------------- */
 
-static void test_torch_bin(void) {
+/* the state_dict of the fixture script's state_dict(), saved by torch.save as `file` */
+static void check_torch_state(const char *file) {
     TensorSet ts, want;
     Error e;
-    CHECK(checkpoint_read(FIX "hf_state.bin", &ts, &e) == 0, "%s", e.msg);
+    CHECK(checkpoint_read(file, &ts, &e) == 0, "%s", e.msg);
     CHECK(checkpoint_read(FIX "hf_state_expected.safetensors", &want, &e) == 0, "%s", e.msg);
     CHECK(ts.n == want.n && ts.n == 46, "%d tensors, expected %d", ts.n, want.n);
     for (int i = 0; i < want.n; i++) {
@@ -215,10 +218,58 @@ static void test_torch_bin(void) {
           "int64 values");
     tensorset_free(&ts);
     tensorset_free(&want);
+}
 
+static void test_torch_bin(void) {
+    check_torch_state(FIX "hf_state.bin");
+    check_torch_state(FIX "legacy_state.bin");
+    TensorSet ts;
+    Error e;
     CHECK(torchbin_read(FIX "crafted_ok.bin", &ts, &e) == 0, "%s", e.msg);
     check_formula(&ts, "w", 0, 0);
     tensorset_free(&ts);
+    /* hand-made legacy file: v views w's storage from element 1 */
+    CHECK(torchbin_read(FIX "crafted_legacy_ok.bin", &ts, &e) == 0, "%s", e.msg);
+    CHECK(ts.n == 2, "crafted_legacy_ok: %d tensors", ts.n);
+    check_formula(&ts, "w", 0, 0);
+    check_formula(&ts, "v", 1, 0);
+    tensorset_free(&ts);
+}
+
+/* the tiny BERT's weights from a legacy file load into the same parameters as from its zip
+ * file, and those are the file's values (not a random init) */
+static void test_legacy_model_load(void) {
+    const char *dir = "tests/fixtures/model/bert_seqcls";
+    char *cfg_path = strfmt("%s/config.json", dir), *zip_path = strfmt("%s/pytorch_model.bin", dir);
+    ModelConfig cfg;
+    Model a, b;
+    Error e;
+    CHECK(model_config_read(cfg_path, &cfg, &e) == 0, "%s", e.msg);
+    CHECK(model_create(&a, &cfg, HEAD_SEQ_CLS, 3, backend_cpu(), 1, 8, &e) == 0, "%s", e.msg);
+    CHECK(model_create(&b, &cfg, HEAD_SEQ_CLS, 3, backend_cpu(), 1, 8, &e) == 0, "%s", e.msg);
+    CHECK(model_load(&a, zip_path, 1, &e) == 0, "%s", e.msg);
+    CHECK(model_load(&b, FIX "bert_seqcls_legacy.bin", 2, &e) == 0, "%s", e.msg);
+    float *pa = xmalloc(a.n_floats * sizeof *pa), *pb = xmalloc(b.n_floats * sizeof *pb);
+    model_get_params(&a, pa);
+    model_get_params(&b, pb);
+    CHECK(a.n_floats == b.n_floats && memcmp(pa, pb, a.n_floats * sizeof *pa) == 0,
+          "legacy and zip weights load into different parameters");
+    TensorSet ts;
+    CHECK(checkpoint_read(zip_path, &ts, &e) == 0, "%s", e.msg);
+    const char *name = "bert.encoder.layer.1.attention.self.query.weight";
+    const Param *p = model_param(&b, name);
+    float *want = floats_of(&ts, name);
+    CHECK(p && want && p->numel == tensorset_find(&ts, name)->numel &&
+          memcmp(pb + p->offset, want, p->numel * sizeof *want) == 0 && want[0] != want[1],
+          "%s: loaded values differ from the file", name);
+    free(want);
+    tensorset_free(&ts);
+    free(pa);
+    free(pb);
+    model_free(&a);
+    model_free(&b);
+    free(cfg_path);
+    free(zip_path);
 }
 
 /* ---- bad input -------------------------------------------------------------------------- */
@@ -252,8 +303,7 @@ static void test_bad_input(void) {
     expect_failure("bad_opcode.bin", "archive/data.pkl: byte 2", "unexpected pickle opcode 0x47");
     expect_failure("bad_global.bin", "archive/data.pkl: byte 2",
                    "global 'os.system' is not allowed");
-    expect_failure("bad_not_zip.bin", "not a zip archive", NULL);
-    expect_failure("bad_legacy.bin", "legacy torch.save format", NULL);
+    expect_failure("bad_not_zip.bin", "not a torch.save file", "neither a zip archive");
     expect_failure("bad_missing_storage.bin", "storage 'archive/data/7' is missing", NULL);
     expect_failure("bad_storage_size.bin", "archive/data/0: storage holds 16 bytes",
                    "expected 20");
@@ -262,6 +312,21 @@ static void test_bad_input(void) {
     expect_failure("bad_view.bin", "w: view (offset 2) reaches past its storage", NULL);
     expect_failure("bad_not_dict.bin", "no state_dict", NULL);
     expect_failure("bad_byteorder.bin", "byte order 'big'", NULL);
+
+    expect_failure("bad_legacy_magic.bin", "magic number: not torch's", NULL);
+    expect_failure("bad_legacy_protocol.bin", "protocol version: 1000", "expected 1001");
+    expect_failure("bad_legacy_big_endian.bin", "sys_info: written on a big-endian", NULL);
+    expect_failure("bad_legacy_missing_key.bin", "storage '0' is not in the file's list", NULL);
+    expect_failure("bad_legacy_duplicate_key.bin", "storage keys: '0' is listed twice", NULL);
+    expect_failure("bad_legacy_unused_key.bin", "storage keys: '9' is used by no tensor", NULL);
+    expect_failure("bad_legacy_count.bin", "storage '0': byte",
+                   "holds 5 elements, the state_dict says 4");
+    expect_failure("bad_legacy_reuse.bin", "storage '0' is used with two different sizes", NULL);
+    expect_failure("bad_legacy_truncated.bin", "storage '0': byte", "4 x F32 do not fit");
+    expect_failure("bad_legacy_truncated_count.bin", "storage '0': byte",
+                   "ends before its element count");
+    expect_failure("bad_legacy_truncated_pickle.bin", "state_dict: byte", "truncated");
+    expect_failure("bad_legacy_trailing.bin", "3 unexpected bytes after the last storage", NULL);
 }
 
 int main(void) {
@@ -274,6 +339,7 @@ int main(void) {
     test_roundtrip(dir);
     test_hf_safetensors();
     test_torch_bin();
+    test_legacy_model_load();
     test_bad_input();
     rmdir(dir);
     return test_exit("test_checkpoint");
