@@ -2,6 +2,7 @@
  * Backend table over the ops of the files beside this one. */
 #include <nvtx3/nvToolsExt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/cuda/common.cuh"
 
@@ -228,7 +229,11 @@ extern "C" const Backend *backend_cuda(void) {
         int count = 0;
         cudaError_t err = cudaGetDeviceCount(&count);
         if (err != cudaSuccess || count == 0) {
-            if (err != cudaSuccess && err != cudaErrorNoDevice)
+            /* without an NVIDIA driver at all the runtime also says "insufficient driver":
+             * only worth a note where a driver is installed (then it is really too old) */
+            int driver = access("/dev/nvidiactl", F_OK) == 0;
+            if (err != cudaSuccess && err != cudaErrorNoDevice &&
+                (err != cudaErrorInsufficientDriver || driver))
                 fprintf(stderr, "note: cuda: no usable device: %s\n", cudaGetErrorString(err));
             cudaGetLastError(); /* clear the sticky-free error state */
             state = -1;
