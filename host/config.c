@@ -170,15 +170,6 @@ static int store_bool(TrainArgs *a, const Key *k, int v, const char *where, Erro
     return 0;
 }
 
-static const char *json_type_name(const cJSON *v) {
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsArray(v)) return "an array";
-    return "an object";
-}
-
 static int store_json(TrainArgs *a, const Key *k, const cJSON *v, const char *where, Error *e) {
     static const char *const want[] = {"a string", "an integer", "a number", "true or false"};
     int ok = k->type == K_STR    ? cJSON_IsString(v)

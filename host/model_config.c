@@ -146,15 +146,6 @@ static void set_defaults(ModelConfig *c, ModelFamily f, const char *hf_type) {
 
 /* ---- reading ---- */
 
-static const char *json_type_name(const cJSON *v) {
-    if (cJSON_IsString(v)) return "a string";
-    if (cJSON_IsNumber(v)) return "a number";
-    if (cJSON_IsBool(v)) return "a boolean";
-    if (cJSON_IsNull(v)) return "null";
-    if (cJSON_IsArray(v)) return "an array";
-    return "an object";
-}
-
 static int read_field(ModelConfig *c, const Field *fd, const cJSON *v, const char *path,
                       Error *e) {
     char *p = (char *)c + fd->offset;

@@ -33,6 +33,9 @@ int make_dirs(const char *path, Error *e);
 /* snprintf into a fresh heap string */
 char *strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double now_seconds(void);
+/* "a string", "a number", ... for error messages about a JSON value of the wrong type */
+struct cJSON;
+const char *json_type_name(const struct cJSON *v);
 
 #ifdef __cplusplus
 }
