@@ -171,22 +171,30 @@ int run_setup(Run *r, Error *e) {
     return 0;
 }
 
-int run_create_model(Run *r, Model *m, HeadKind head, int num_labels, int max_B, int max_T,
-                     Error *e) {
-    if (model_create(m, &r->cfg, head, num_labels, r->be, max_B, max_T, e) != 0) return -1;
-    if (r->weights) return model_load(m, r->weights, (uint64_t)r->args.seed, e);
-    model_init_random(m, (uint64_t)r->args.seed);
+static int create_model(Run *r, Model *m, HeadKind head, int num_labels, Error *e) {
+    const TrainArgs *a = &r->args;
+    int max_B = a->train_batch_size > a->eval_batch_size ? a->train_batch_size : a->eval_batch_size;
+    if (model_create(m, &r->cfg, head, num_labels, r->be, max_B, a->max_seq_len, e) != 0) return -1;
+    if (r->weights) return model_load(m, r->weights, (uint64_t)a->seed, e);
+    model_init_random(m, (uint64_t)a->seed);
     return 0;
 }
 
-void run_trainer(Run *r, Trainer *t, Model *m) {
-    memset(t, 0, sizeof *t);
-    t->args = &r->args;
-    t->model = m;
-    t->tok = r->tok;
-    t->vocab_dir = r->vocab_dir;
-    t->pad_to_max_length = r->pad_to_max_length;
-    t->resume_from = r->resume_from;
+int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Error *e) {
+    Model m = {0};
+    int rc = create_model(r, &m, head, num_labels, e);
+    if (rc == 0) {
+        t->args = &r->args;
+        t->model = &m;
+        t->tok = r->tok;
+        t->vocab_dir = r->vocab_dir;
+        t->pad_to_max_length |= r->pad_to_max_length;
+        t->resume_from = r->resume_from;
+        t->time.tokenize = now_seconds() - t0;
+        rc = trainer_run(t, e);
+    }
+    model_free(&m);
+    return rc;
 }
 
 void run_free(Run *r) {

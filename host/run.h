@@ -34,11 +34,10 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
 int run_setup(Run *r, Error *e);
 /* data_dir/task/file, falling back to $KOELECTRA_DATA_DIR/task/file; NULL for "" */
 char *run_data_path(const Run *r, const char *file);
-/* creates the model for batches up to max_B x max_T and loads or initialises its weights */
-int run_create_model(Run *r, Model *m, HeadKind head, int num_labels, int max_B, int max_T,
-                     Error *e);
-/* a Trainer wired to this run */
-void run_trainer(Run *r, Trainer *t, Model *m);
+/* creates the model (sized for the larger of the train and eval batches, max_seq_len long),
+ * loads or initialises its weights, runs t and frees the model. The caller has set t's data,
+ * EvalFn and task context; t0 is when reading and tokenising started. */
+int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Error *e);
 void run_free(Run *r);
 
 #endif

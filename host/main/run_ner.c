@@ -73,25 +73,17 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3 && rc == 0; i++)
         if (i > 0 || r.args.do_train) rc = load_split(&r, files[i], &f[i], &e);
     if (rc == 0 && !f[2].n && r.args.do_eval) rc = errorf(&e, "run_ner: do_eval needs a test_file");
-    Model m = {0};
-    int max_B = r.args.train_batch_size > r.args.eval_batch_size ? r.args.train_batch_size
-                                                                   : r.args.eval_batch_size;
-    if (rc == 0) rc = run_create_model(&r, &m, HEAD_TOKEN_CLS, r.task->num_labels, max_B,
-                                       r.args.max_seq_len, &e);
     if (rc == 0) {
-        Trainer t;
-        run_trainer(&r, &t, &m);
-        t.time.tokenize = now_seconds() - t0;
+        Trainer t = {0};
         t.train = f[0].n ? &f[0] : NULL;
         t.dev = f[1].n ? &f[1] : NULL; /* none: the original evaluates on test */
         t.test = f[2].n ? &f[2] : NULL;
         t.evaluate = ner_evaluate;
         t.task = r.task;
-        rc = trainer_run(&t, &e);
+        rc = run_train(&r, &t, HEAD_TOKEN_CLS, r.task->num_labels, t0, &e);
     }
     if (rc != 0) fprintf(stderr, "error: %s\n", e.msg);
     for (int i = 0; i < 3; i++) features_free(&f[i]);
-    model_free(&m);
     run_free(&r);
     return rc ? 1 : 0;
 }

@@ -147,24 +147,18 @@ int main(int argc, char **argv) {
         rc = load_split(&r, r.args.predict_file, 0, &ex[1], &qf[1], &f[1], &e);
     if (rc == 0 && need_predict && !f[1].n)
         rc = errorf(&e, "run_squad: evaluation needs a predict_file");
-    Model m = {0};
-    int max_B = r.args.train_batch_size > r.args.eval_batch_size ? r.args.train_batch_size
-                                                                   : r.args.eval_batch_size;
-    if (rc == 0) rc = run_create_model(&r, &m, HEAD_QA, 2, max_B, r.args.max_seq_len, &e);
     if (rc == 0) {
         SquadEval se = {&ex[1], &qf[1], r.tok,
                         {r.args.n_best_size, r.args.max_answer_length, r.args.do_lower_case,
                          tokenizer_kind(r.args.model_type)}};
-        Trainer t;
-        run_trainer(&r, &t, &m);
-        t.time.tokenize = now_seconds() - t0;
+        Trainer t = {0};
         t.train = f[0].n ? &f[0] : NULL;
         t.test = f[1].n ? &f[1] : NULL; /* predict_file: during training and at the end */
         t.evaluate = squad_evaluate;
         t.task = &se;
         t.pad_to_max_length = 1;
         t.first_step = 1;
-        rc = trainer_run(&t, &e);
+        rc = run_train(&r, &t, HEAD_QA, 2, t0, &e);
     }
     if (rc != 0) fprintf(stderr, "error: %s\n", e.msg);
     for (int i = 0; i < 2; i++) {
@@ -172,7 +166,6 @@ int main(int argc, char **argv) {
         qa_features_free(&qf[i]);
         free_qa_examples(&ex[i]);
     }
-    model_free(&m);
     run_free(&r);
     return rc ? 1 : 0;
 }
