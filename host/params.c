@@ -97,46 +97,37 @@ static void add_embeddings(TableBuilder *tb, const char *base) {
         m->proj_w = add_linear(tb, "electra.embeddings_project", c->hidden_size, E, &m->proj_b);
 }
 
-/* BERT, ELECTRA and XLM-R share HF's BertLayer naming */
-static void add_bert_layer(TableBuilder *tb, const char *base, int i, LayerParams *lp) {
-    const ModelConfig *c = &tb->m->cfg;
-    int H = c->hidden_size, F = c->intermediate_size;
-    char p[80], q[96], k[96], v[96], name[96];
-    snprintf(p, sizeof p, "%s.encoder.layer.%d", base, i);
-    snprintf(q, sizeof q, "%s.attention.self.query", p);
-    snprintf(k, sizeof k, "%s.attention.self.key", p);
-    snprintf(v, sizeof v, "%s.attention.self.value", p);
-    add_qkv(tb, q, k, v, H, lp);
-    snprintf(name, sizeof name, "%s.attention.output.dense", p);
-    lp->o_w = add_linear(tb, name, H, H, &lp->o_b);
-    snprintf(name, sizeof name, "%s.attention.output.LayerNorm", p);
-    add_layernorm(tb, name, H, &lp->ln1_w, &lp->ln1_b);
-    snprintf(name, sizeof name, "%s.intermediate.dense", p);
-    lp->ff1_w = add_linear(tb, name, F, H, &lp->ff1_b);
-    snprintf(name, sizeof name, "%s.output.dense", p);
-    lp->ff2_w = add_linear(tb, name, H, F, &lp->ff2_b);
-    snprintf(name, sizeof name, "%s.output.LayerNorm", p);
-    add_layernorm(tb, name, H, &lp->ln2_w, &lp->ln2_b);
-}
+/* the state_dict names inside one encoder layer: BERT, ELECTRA and XLM-R share HF's
+ * BertLayer naming under <base>.encoder.layer.<i>; DistilBERT has its own */
+typedef struct {
+    const char *q, *k, *v, *o, *ln1, *ff1, *ff2, *ln2;
+} LayerNames;
 
-static void add_distilbert_layer(TableBuilder *tb, int i, LayerParams *lp) {
+static const LayerNames BERT_LAYER = {
+    "attention.self.query", "attention.self.key", "attention.self.value",
+    "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+    "output.dense", "output.LayerNorm"};
+static const LayerNames DISTILBERT_LAYER = {
+    "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+    "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm"};
+
+static void add_layer(TableBuilder *tb, const char *prefix, const LayerNames *n, LayerParams *lp) {
     const ModelConfig *c = &tb->m->cfg;
     int H = c->hidden_size, F = c->intermediate_size;
-    char p[80], q[96], k[96], v[96], name[96];
-    snprintf(p, sizeof p, "distilbert.transformer.layer.%d", i);
-    snprintf(q, sizeof q, "%s.attention.q_lin", p);
-    snprintf(k, sizeof k, "%s.attention.k_lin", p);
-    snprintf(v, sizeof v, "%s.attention.v_lin", p);
+    char q[128], k[128], v[128], name[128];
+    snprintf(q, sizeof q, "%s.%s", prefix, n->q);
+    snprintf(k, sizeof k, "%s.%s", prefix, n->k);
+    snprintf(v, sizeof v, "%s.%s", prefix, n->v);
     add_qkv(tb, q, k, v, H, lp);
-    snprintf(name, sizeof name, "%s.attention.out_lin", p);
+    snprintf(name, sizeof name, "%s.%s", prefix, n->o);
     lp->o_w = add_linear(tb, name, H, H, &lp->o_b);
-    snprintf(name, sizeof name, "%s.sa_layer_norm", p);
+    snprintf(name, sizeof name, "%s.%s", prefix, n->ln1);
     add_layernorm(tb, name, H, &lp->ln1_w, &lp->ln1_b);
-    snprintf(name, sizeof name, "%s.ffn.lin1", p);
+    snprintf(name, sizeof name, "%s.%s", prefix, n->ff1);
     lp->ff1_w = add_linear(tb, name, F, H, &lp->ff1_b);
-    snprintf(name, sizeof name, "%s.ffn.lin2", p);
+    snprintf(name, sizeof name, "%s.%s", prefix, n->ff2);
     lp->ff2_w = add_linear(tb, name, H, F, &lp->ff2_b);
-    snprintf(name, sizeof name, "%s.output_layer_norm", p);
+    snprintf(name, sizeof name, "%s.%s", prefix, n->ln2);
     add_layernorm(tb, name, H, &lp->ln2_w, &lp->ln2_b);
 }
 
@@ -221,10 +212,11 @@ void params_build_table(Model *m) {
     add_embeddings(&tb, base);
     m->layers = xcalloc(m->cfg.num_layers, sizeof(LayerParams));
     for (int i = 0; i < m->cfg.num_layers; i++) {
-        if (m->cfg.family == FAMILY_DISTILBERT)
-            add_distilbert_layer(&tb, i, &m->layers[i]);
-        else
-            add_bert_layer(&tb, base, i, &m->layers[i]);
+        char prefix[64];
+        int distil = m->cfg.family == FAMILY_DISTILBERT;
+        if (distil) snprintf(prefix, sizeof prefix, "distilbert.transformer.layer.%d", i);
+        else snprintf(prefix, sizeof prefix, "%s.encoder.layer.%d", base, i);
+        add_layer(&tb, prefix, distil ? &DISTILBERT_LAYER : &BERT_LAYER, &m->layers[i]);
     }
     add_head(&tb);
     assign_offsets(m);
