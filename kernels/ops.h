@@ -96,6 +96,18 @@ typedef struct Backend {
     void (*attention_bwd)(Act *dqkv, const Act *dout, const Act *out, const float *lse,
                           const Act *qkv, const int *lengths, int B, int T, int NH, int HD,
                           Dropout d);
+    /* The same over a packed batch of real tokens only: B sequences back to back in
+     * qkv [N,3*NH*HD] and out [N,NH*HD], sequence b in rows offsets[b] .. offsets[b+1]-1
+     * (offsets [B+1], offsets[0] = 0, offsets[B] = N, every length in [0, T]); lse is [NH,N].
+     * T is the padded length the dropout indices are counted in: probability (b,h,i,j) draws
+     * index ((b*NH+h)*T+i)*T+j as above, so a packed batch gets the masks of the same batch
+     * padded to T, and its rows equal the padded op's real rows. The backward writes every
+     * row of dqkv. */
+    void (*attention_packed_fwd)(Act *out, float *lse, const Act *qkv, const int *offsets,
+                                 int B, int N, int T, int NH, int HD, Dropout d);
+    void (*attention_packed_bwd)(Act *dqkv, const Act *dout, const Act *out, const float *lse,
+                                 const Act *qkv, const int *offsets, int B, int N, int T,
+                                 int NH, int HD, Dropout d);
 
     /* pre = dropout(x) + residual; out = LayerNorm(pre) * w + b; all [N,C]. */
     void (*residual_layernorm_fwd)(Act *out, Act *pre, float *mean, float *rstd, const Act *x,

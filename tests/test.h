@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int test_failures = 0;
 static int test_checks = 0;
@@ -43,6 +44,16 @@ static inline void fill_uniform(float *x, size_t n, float lo, float hi, uint64_t
         *state = s;
         x[i] = lo + (hi - lo) * (float)((s >> 40) * (1.0 / 16777216.0));
     }
+}
+
+/* round to the nearest bf16 (ties to even), as the CUDA backend stores activations; finite x */
+static inline float bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
 }
 
 static inline int test_exit(const char *name) {

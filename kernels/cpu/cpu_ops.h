@@ -77,6 +77,11 @@ void cpu_attention_fwd(Act *out, float *lse, const Act *qkv, const int *lengths,
 void cpu_attention_bwd(Act *dqkv, const Act *dout, const Act *out, const float *lse,
                        const Act *qkv, const int *lengths, int B, int T, int NH, int HD,
                        Dropout d);
+void cpu_attention_packed_fwd(Act *out, float *lse, const Act *qkv, const int *offsets, int B,
+                              int N, int T, int NH, int HD, Dropout d);
+void cpu_attention_packed_bwd(Act *dqkv, const Act *dout, const Act *out, const float *lse,
+                              const Act *qkv, const int *offsets, int B, int N, int T, int NH,
+                              int HD, Dropout d);
 
 /* dropout.c: standalone dropout and the [CLS] row gather */
 void cpu_dropout_fwd(Act *out, const Act *inp, size_t n, Dropout d);

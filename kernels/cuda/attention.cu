@@ -1,6 +1,7 @@
-/* Scaled dot-product self-attention over padded batches: the op entry points.
+/* Scaled dot-product self-attention: the op entry points.
  *
- * The fused kernels of flash_attention.cu do the work for head sizes 32, 64 and 128. This
+ * The fused kernels of flash_attention.cu do the work for head sizes 32, 64 and 128, and are
+ * the only path for packed batches (attention_packed_*). For padded batches this
  * file also keeps the simple way, used for other head sizes and whenever the environment sets
  * KOE_CUDA_SIMPLE_ATTENTION=1 (a fallback, and the baseline of bench/attention_bench): the
  * scores of every (batch, head) are materialised in an fp32 scratch buffer [B,NH,T,T], with
@@ -15,6 +16,8 @@
  *   dQ = dS K;     dK = dS^T Q.
  */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "kernels/cuda/bgemm.cuh"
 #include "kernels/cuda/common.cuh"
@@ -183,4 +186,26 @@ void cuda_attention_bwd(Act *dqkv, const Act *dout, const Act *out, const float 
         return;
     simple_attention_bwd((bf16 *)dqkv, (const bf16 *)dout, lse, (const bf16 *)qkv, lengths, B, T,
                          NH, HD, d);
+}
+
+/* packed batches have no simple path: an unsupported head size is a programming error */
+static void packed_unsupported(int HD) {
+    fprintf(stderr, "kernels/cuda/attention.cu: packed attention needs head size 32, 64 or 128 "
+                    "and 16-byte aligned tensors (head size %d)\n", HD);
+    abort();
+}
+
+void cuda_attention_packed_fwd(Act *out, float *lse, const Act *qkv, const int *offsets, int B,
+                               int N, int T, int NH, int HD, Dropout d) {
+    if (!flash_attention_packed_fwd((bf16 *)out, lse, (const bf16 *)qkv, offsets, B, N, T, NH,
+                                    HD, d))
+        packed_unsupported(HD);
+}
+
+void cuda_attention_packed_bwd(Act *dqkv, const Act *dout, const Act *out, const float *lse,
+                               const Act *qkv, const int *offsets, int B, int N, int T, int NH,
+                               int HD, Dropout d) {
+    if (!flash_attention_packed_bwd((bf16 *)dqkv, (const bf16 *)dout, (const bf16 *)out, lse,
+                                    (const bf16 *)qkv, offsets, B, N, T, NH, HD, d))
+        packed_unsupported(HD);
 }

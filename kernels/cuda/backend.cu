@@ -206,6 +206,8 @@ static Backend make_backend(void) {
     b.matmul_bwd = cuda_matmul_bwd;
     b.attention_fwd = cuda_attention_fwd;
     b.attention_bwd = cuda_attention_bwd;
+    b.attention_packed_fwd = cuda_attention_packed_fwd;
+    b.attention_packed_bwd = cuda_attention_packed_bwd;
     b.residual_layernorm_fwd = cuda_residual_layernorm_fwd;
     b.residual_layernorm_bwd = cuda_residual_layernorm_bwd;
     b.dropout_fwd = cuda_dropout_fwd;

@@ -155,6 +155,11 @@ void cuda_attention_fwd(Act *out, float *lse, const Act *qkv, const int *lengths
 void cuda_attention_bwd(Act *dqkv, const Act *dout, const Act *out, const float *lse,
                         const Act *qkv, const int *lengths, int B, int T, int NH, int HD,
                         Dropout d);
+void cuda_attention_packed_fwd(Act *out, float *lse, const Act *qkv, const int *offsets, int B,
+                               int N, int T, int NH, int HD, Dropout d);
+void cuda_attention_packed_bwd(Act *dqkv, const Act *dout, const Act *out, const float *lse,
+                               const Act *qkv, const int *offsets, int B, int N, int T, int NH,
+                               int HD, Dropout d);
 
 void cuda_residual_layernorm_fwd(Act *out, Act *pre, float *mean, float *rstd, const Act *x,
                                  const Act *residual, const Act *w, const Act *b, int N, int C,

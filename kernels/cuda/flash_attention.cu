@@ -1,10 +1,12 @@
 /* Fused flash-style attention: the T x T scores never leave the chip.
  *
  * Semantics are kernels/ops.h's (and kernels/cpu/attention.c's): q, k, v are read straight
- * from the fused qkv [B,T,3*NH*HD] (bf16), scores are scaled by 1/sqrt(HD), keys j >= len[b]
- * take no part, every query row is computed (padding ones too), a row with len == 0 gives a
- * zero output with lse 0 and zero gradients, dropout multiplies probability (b,h,i,j) by
- * koe_keep(seed, stream, ((b*NH+h)*T+i)*T+j, p) / (1-p).
+ * from the fused qkv [*,3*NH*HD] (bf16), scores are scaled by 1/sqrt(HD), keys j >= len[b]
+ * take no part, a row with len == 0 gives a zero output with lse 0 and zero gradients,
+ * dropout multiplies probability (b,h,i,j) by koe_keep(seed, stream, ((b*NH+h)*T+i)*T+j, p)
+ * / (1-p). A padded batch (sequence b at rows b*T) computes all T query rows, padding ones
+ * too; a packed one (sequence b at rows offsets[b] ..) computes only its len[b] real rows.
+ * Grids are (ceil(T/64), NH, B) either way; blocks past a packed sequence's end return.
  *
  * Tiles: a block has 4 warps and works on 64 rows (queries, or keys for dK/dV); each warp owns
  * 16 of them. The products run on tensor cores through WMMA (bf16 16x16x16, fp32 accumulate),
@@ -60,8 +62,34 @@ static constexpr size_t PROB_BYTES = (size_t)FA_ROWS * FA_LDP * sizeof(bf16);
 static constexpr size_t ROWVEC_BYTES = FA_ROWS * sizeof(float);
 static constexpr size_t SMEM_LIMIT = 163 * 1024; /* dynamic shared memory per block, sm_80 */
 
-__device__ __forceinline__ int valid_len(const int *lengths, int b, int T) {
-    return min(max(lengths[b], 0), T);
+/* Where a batch's sequences lie: padded when offsets == NULL (lengths per row), else packed */
+typedef struct {
+    const int *lengths, *offsets;
+    int T;  /* padded length: the grid's extent and the dropout index's row stride */
+    int N;  /* rows of qkv: B*T padded, offsets[B] packed */
+    int NH;
+} Seqs;
+
+/* One (sequence, head): its first row, its query rows (T padded, L packed), its valid keys L,
+ * and where row 0 of its lse (and D) sits: [B,NH,T] padded, [NH,N] packed. */
+typedef struct {
+    long long row0, lse0;
+    int rows, L;
+} Seq;
+
+__device__ __forceinline__ Seq seq_of(const Seqs &s, int b, int h) {
+    Seq q;
+    if (s.offsets) {
+        q.row0 = s.offsets[b];
+        q.rows = q.L = min(max(s.offsets[b + 1] - s.offsets[b], 0), s.T);
+        q.lse0 = (long long)h * s.N + q.row0;
+    } else {
+        q.row0 = (long long)b * s.T;
+        q.rows = s.T;
+        q.L = min(max(s.lengths[b], 0), s.T);
+        q.lse0 = ((long long)b * s.NH + h) * s.T;
+    }
+    return q;
 }
 
 __device__ __forceinline__ uint64_t drop_index(int b, int h, int i, int j, int NH, int T) {
@@ -176,8 +204,8 @@ template <int HD> struct FwdSmem {
 
 template <int HD>
 __global__ void __launch_bounds__(FA_THREADS)
-    flash_fwd_kernel(bf16 *out, float *lse, const bf16 *qkv, const int *lengths, int T, int NH,
-                     float scale, Dropout dropout) {
+    flash_fwd_kernel(bf16 *out, float *lse, const bf16 *qkv, Seqs seqs, float scale,
+                     Dropout dropout) {
     extern __shared__ __align__(128) unsigned char smem[];
     Drop d = drop_of(dropout);
     typedef FwdSmem<HD> SM;
@@ -189,11 +217,14 @@ __global__ void __launch_bounds__(FA_THREADS)
 
     int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * FA_ROWS;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int L = valid_len(lengths, b, T), rows = min(FA_ROWS, T - i0);
+    int T = seqs.T, NH = seqs.NH;
+    Seq sq = seq_of(seqs, b, h);
+    int L = sq.L, rows = min(FA_ROWS, sq.rows - i0);
+    if (rows <= 0) return; /* past a packed sequence */
     long long C = (long long)NH * HD, ld = 3 * C;
-    const bf16 *q = qkv + (long long)b * T * ld + h * HD, *k = q + C, *v = q + 2 * C;
-    bf16 *o = out + ((long long)b * T + i0) * C + h * HD;
-    float *lse_row = lse + ((long long)b * NH + h) * T + i0;
+    const bf16 *q = qkv + sq.row0 * ld + h * HD, *k = q + C, *v = q + 2 * C;
+    bf16 *o = out + (sq.row0 + i0) * C + h * HD;
+    float *lse_row = lse + sq.lse0 + i0;
 
     if (L == 0) { /* no keys: zero output, lse 0 */
         zero_rows<HD>(o, C, rows);
@@ -211,7 +242,7 @@ __global__ void __launch_bounds__(FA_THREADS)
     float m = -INFINITY, l = 0.0f;
     float *srow = Ss + row * FA_LDT, *orow = Os + row * LDF;
     bf16 *prow = Ps + row * FA_LDP;
-    int i = min(i0 + row, T - 1); /* rows past T are computed on zeros and never stored */
+    int i = min(i0 + row, sq.rows - 1); /* rows past the end: computed on zeros, not stored */
     for (int j0 = 0; j0 < L; j0 += FA_ROWS) {
         int kv = min(FA_ROWS, L - j0); /* >= 1 */
         __syncthreads(); /* every warp is done with the previous K, V */
@@ -258,7 +289,7 @@ __global__ void __launch_bounds__(FA_THREADS)
     /* l >= 1: the row maximum contributes exp(0) */
     if (half == 0) {
         inv_l[row] = 1.0f / l;
-        if (i0 + row < T) lse_row[row] = m + logf(l);
+        if (i0 + row < sq.rows) lse_row[row] = m + logf(l);
     }
     __syncwarp();
     constexpr int PAIRS = HD / 2;
@@ -274,21 +305,21 @@ __global__ void __launch_bounds__(FA_THREADS)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* backward pre-kernel: D[b,h,i] = dO[b,i,h,:] . O[b,i,h,:], one warp per (b, i, h) */
+/* backward pre-kernel: D = dO . O per (row, head), laid out as lse; one warp per pair */
 
-__global__ void flash_bwd_dot_kernel(float *D, const bf16 *dout, const bf16 *out, int B, int T,
-                                     int NH, int HD) {
+__global__ void flash_bwd_dot_kernel(float *D, const bf16 *dout, const bf16 *out, Seqs seqs,
+                                     int HD) {
     long long w = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    int lane = threadIdx.x % 32;
-    if (w >= (long long)B * T * NH) return;
+    int lane = threadIdx.x % 32, NH = seqs.NH, T = seqs.T;
+    if (w >= (long long)seqs.N * NH) return;
     int h = (int)(w % NH);
-    long long bt = w / NH; /* b * T + i */
-    const bf16 *a = dout + w * HD, *c = out + w * HD; /* [B,T,NH*HD] row bt, head h */
+    long long r = w / NH; /* row of out */
+    const bf16 *a = dout + w * HD, *c = out + w * HD; /* row r, head h */
     float s = 0.0f;
     for (int e = lane; e < HD; e += 32) s += ld(a + e) * ld(c + e);
     s = warp_sum(s);
-    int b = (int)(bt / T), i = (int)(bt % T);
-    if (lane == 0) D[((long long)b * NH + h) * T + i] = s;
+    if (lane == 0)
+        D[seqs.offsets ? h * (long long)seqs.N + r : ((r / T) * NH + h) * T + r % T] = s;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -309,8 +340,7 @@ template <int HD> struct DkdvSmem {
 template <int HD>
 __global__ void __launch_bounds__(FA_THREADS)
     flash_bwd_dkdv_kernel(bf16 *dqkv, const bf16 *dout, const bf16 *qkv, const float *lse,
-                          const float *D, const int *lengths, int T, int NH, float scale,
-                          Dropout dropout) {
+                          const float *D, Seqs seqs, float scale, Dropout dropout) {
     extern __shared__ __align__(128) unsigned char smem[];
     Drop d = drop_of(dropout);
     typedef DkdvSmem<HD> SM;
@@ -323,13 +353,15 @@ __global__ void __launch_bounds__(FA_THREADS)
 
     int b = blockIdx.z, h = blockIdx.y, j0 = blockIdx.x * FA_ROWS;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int L = valid_len(lengths, b, T), rows = min(FA_ROWS, T - j0), kv = min(FA_ROWS, L - j0);
+    int T = seqs.T, NH = seqs.NH;
+    Seq sq = seq_of(seqs, b, h);
+    int rows = min(FA_ROWS, sq.rows - j0), kv = min(FA_ROWS, sq.L - j0);
+    if (rows <= 0) return; /* past a packed sequence */
     long long C = (long long)NH * HD, ld = 3 * C;
-    const bf16 *q = qkv + (long long)b * T * ld + h * HD, *k = q + C, *v = q + 2 * C;
-    const bf16 *dO = dout + (long long)b * T * C + h * HD;
-    bf16 *dk = dqkv + ((long long)b * T + j0) * ld + C + h * HD, *dv = dk + C;
-    long long bh = (long long)b * NH + h;
-    const float *lse_bh = lse + bh * T, *D_bh = D + bh * T;
+    const bf16 *q = qkv + sq.row0 * ld + h * HD, *k = q + C, *v = q + 2 * C;
+    const bf16 *dO = dout + sq.row0 * C + h * HD;
+    bf16 *dk = dqkv + (sq.row0 + j0) * ld + C + h * HD, *dv = dk + C;
+    const float *lse_bh = lse + sq.lse0, *D_bh = D + sq.lse0;
 
     if (kv <= 0) { /* keys past L: zero gradients */
         zero_rows<HD>(dk, ld, rows);
@@ -347,8 +379,8 @@ __global__ void __launch_bounds__(FA_THREADS)
     float *S16 = Ss + warp * 16 * FA_LDT, *dP16 = dPs + warp * 16 * FA_LDT;
     bf16 *Pd16 = Pds + warp * 16 * FA_LDP, *dS16 = dSs + warp * 16 * FA_LDP;
 
-    for (int i0 = 0; i0 < T; i0 += FA_ROWS) { /* every query attends to these keys */
-        int qv = min(FA_ROWS, T - i0);
+    for (int i0 = 0; i0 < sq.rows; i0 += FA_ROWS) { /* every query attends to these keys */
+        int qv = min(FA_ROWS, sq.rows - i0);
         __syncthreads(); /* every warp is done with the previous Q, dO */
         load_tile<HD>(Qs, q + (long long)i0 * ld, ld, qv);
         load_tile<HD>(dOs, dO + (long long)i0 * C, C, qv);
@@ -418,8 +450,7 @@ template <int HD> struct DqSmem {
 template <int HD>
 __global__ void __launch_bounds__(FA_THREADS)
     flash_bwd_dq_kernel(bf16 *dqkv, const bf16 *dout, const bf16 *qkv, const float *lse,
-                        const float *D, const int *lengths, int T, int NH, float scale,
-                        Dropout dropout) {
+                        const float *D, Seqs seqs, float scale, Dropout dropout) {
     extern __shared__ __align__(128) unsigned char smem[];
     Drop d = drop_of(dropout);
     typedef DqSmem<HD> SM;
@@ -432,13 +463,15 @@ __global__ void __launch_bounds__(FA_THREADS)
 
     int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * FA_ROWS;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int L = valid_len(lengths, b, T), rows = min(FA_ROWS, T - i0);
+    int T = seqs.T, NH = seqs.NH;
+    Seq sq = seq_of(seqs, b, h);
+    int L = sq.L, rows = min(FA_ROWS, sq.rows - i0);
+    if (rows <= 0) return; /* past a packed sequence */
     long long C = (long long)NH * HD, ld = 3 * C;
-    const bf16 *q = qkv + (long long)b * T * ld + h * HD, *k = q + C, *v = q + 2 * C;
-    const bf16 *dO = dout + (long long)b * T * C + h * HD;
-    bf16 *dq = dqkv + ((long long)b * T + i0) * ld + h * HD;
-    long long bh = (long long)b * NH + h;
-    const float *lse_bh = lse + bh * T, *D_bh = D + bh * T;
+    const bf16 *q = qkv + sq.row0 * ld + h * HD, *k = q + C, *v = q + 2 * C;
+    const bf16 *dO = dout + sq.row0 * C + h * HD;
+    bf16 *dq = dqkv + (sq.row0 + i0) * ld + h * HD;
+    const float *lse_bh = lse + sq.lse0, *D_bh = D + sq.lse0;
 
     if (L == 0) { /* no keys: zero gradient */
         zero_rows<HD>(dq, ld, rows);
@@ -506,32 +539,31 @@ static void allow_smem(K kernel, size_t bytes, int *done) {
 }
 
 template <int HD>
-static void fwd(bf16 *out, float *lse, const bf16 *qkv, const int *lengths, int B, int T,
-                int NH, Dropout d) {
+static void fwd(bf16 *out, float *lse, const bf16 *qkv, int B, Seqs seqs, Dropout d) {
     static int ready = 0;
     size_t bytes = FwdSmem<HD>::TOTAL;
     allow_smem(flash_fwd_kernel<HD>, bytes, &ready);
-    dim3 grid(ceil_div(T, FA_ROWS), NH, B);
-    flash_fwd_kernel<HD><<<grid, FA_THREADS, bytes>>>(out, lse, qkv, lengths, T, NH,
+    dim3 grid(ceil_div(seqs.T, FA_ROWS), seqs.NH, B);
+    flash_fwd_kernel<HD><<<grid, FA_THREADS, bytes>>>(out, lse, qkv, seqs,
                                                       1.0f / sqrtf((float)HD), d);
     KERNEL_CHECK();
 }
 
 template <int HD>
 static void bwd(bf16 *dqkv, const bf16 *dout, const float *lse, const float *D,
-                const bf16 *qkv, const int *lengths, int B, int T, int NH, Dropout d) {
+                const bf16 *qkv, int B, Seqs seqs, Dropout d) {
     static int ready_kv = 0, ready_q = 0;
     float scale = 1.0f / sqrtf((float)HD);
-    dim3 grid(ceil_div(T, FA_ROWS), NH, B);
+    dim3 grid(ceil_div(seqs.T, FA_ROWS), seqs.NH, B);
     size_t bytes = DkdvSmem<HD>::TOTAL;
     allow_smem(flash_bwd_dkdv_kernel<HD>, bytes, &ready_kv);
-    flash_bwd_dkdv_kernel<HD><<<grid, FA_THREADS, bytes>>>(dqkv, dout, qkv, lse, D, lengths,
-                                                           T, NH, scale, d);
+    flash_bwd_dkdv_kernel<HD><<<grid, FA_THREADS, bytes>>>(dqkv, dout, qkv, lse, D, seqs,
+                                                           scale, d);
     KERNEL_CHECK();
     bytes = DqSmem<HD>::TOTAL;
     allow_smem(flash_bwd_dq_kernel<HD>, bytes, &ready_q);
-    flash_bwd_dq_kernel<HD><<<grid, FA_THREADS, bytes>>>(dqkv, dout, qkv, lse, D, lengths, T,
-                                                         NH, scale, d);
+    flash_bwd_dq_kernel<HD><<<grid, FA_THREADS, bytes>>>(dqkv, dout, qkv, lse, D, seqs, scale,
+                                                         d);
     KERNEL_CHECK();
 }
 
@@ -539,13 +571,29 @@ static int aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
 static int supported(int HD) { return HD == 32 || HD == 64 || HD == 128; }
 
+static void fwd_any(bf16 *out, float *lse, const bf16 *qkv, int B, Seqs seqs, int HD,
+                    Dropout d) {
+    if (HD == 32) fwd<32>(out, lse, qkv, B, seqs, d);
+    if (HD == 64) fwd<64>(out, lse, qkv, B, seqs, d);
+    if (HD == 128) fwd<128>(out, lse, qkv, B, seqs, d);
+}
+
+static void bwd_any(bf16 *dqkv, const bf16 *dout, const bf16 *out, const float *lse,
+                    const bf16 *qkv, int B, Seqs seqs, int HD, Dropout d) {
+    size_t pairs = (size_t)seqs.N * seqs.NH;
+    float *D = (float *)cuda_scratch(SCRATCH_ATTN_DP, pairs * sizeof(float));
+    flash_bwd_dot_kernel<<<ceil_div(pairs, 8), 256>>>(D, dout, out, seqs, HD);
+    KERNEL_CHECK();
+    if (HD == 32) bwd<32>(dqkv, dout, lse, D, qkv, B, seqs, d);
+    if (HD == 64) bwd<64>(dqkv, dout, lse, D, qkv, B, seqs, d);
+    if (HD == 128) bwd<128>(dqkv, dout, lse, D, qkv, B, seqs, d);
+}
+
 int flash_attention_fwd(bf16 *out, float *lse, const bf16 *qkv, const int *lengths, int B,
                         int T, int NH, int HD, Dropout d) {
     if (!supported(HD) || !aligned16(out) || !aligned16(qkv)) return 0;
     if (B <= 0 || T <= 0 || NH <= 0) return 1;
-    if (HD == 32) fwd<32>(out, lse, qkv, lengths, B, T, NH, d);
-    if (HD == 64) fwd<64>(out, lse, qkv, lengths, B, T, NH, d);
-    if (HD == 128) fwd<128>(out, lse, qkv, lengths, B, T, NH, d);
+    fwd_any(out, lse, qkv, B, Seqs{lengths, NULL, T, B * T, NH}, HD, d);
     return 1;
 }
 
@@ -554,12 +602,23 @@ int flash_attention_bwd(bf16 *dqkv, const bf16 *dout, const bf16 *out, const flo
                         Dropout d) {
     if (!supported(HD) || !aligned16(dqkv) || !aligned16(dout) || !aligned16(qkv)) return 0;
     if (B <= 0 || T <= 0 || NH <= 0) return 1;
-    size_t rows = (size_t)B * T * NH;
-    float *D = (float *)cuda_scratch(SCRATCH_ATTN_DP, rows * sizeof(float));
-    flash_bwd_dot_kernel<<<ceil_div(rows, 8), 256>>>(D, dout, out, B, T, NH, HD);
-    KERNEL_CHECK();
-    if (HD == 32) bwd<32>(dqkv, dout, lse, D, qkv, lengths, B, T, NH, d);
-    if (HD == 64) bwd<64>(dqkv, dout, lse, D, qkv, lengths, B, T, NH, d);
-    if (HD == 128) bwd<128>(dqkv, dout, lse, D, qkv, lengths, B, T, NH, d);
+    bwd_any(dqkv, dout, out, lse, qkv, B, Seqs{lengths, NULL, T, B * T, NH}, HD, d);
+    return 1;
+}
+
+int flash_attention_packed_fwd(bf16 *out, float *lse, const bf16 *qkv, const int *offsets,
+                               int B, int N, int T, int NH, int HD, Dropout d) {
+    if (!supported(HD) || !aligned16(out) || !aligned16(qkv)) return 0;
+    if (B <= 0 || N <= 0 || T <= 0 || NH <= 0) return 1;
+    fwd_any(out, lse, qkv, B, Seqs{NULL, offsets, T, N, NH}, HD, d);
+    return 1;
+}
+
+int flash_attention_packed_bwd(bf16 *dqkv, const bf16 *dout, const bf16 *out, const float *lse,
+                               const bf16 *qkv, const int *offsets, int B, int N, int T, int NH,
+                               int HD, Dropout d) {
+    if (!supported(HD) || !aligned16(dqkv) || !aligned16(dout) || !aligned16(qkv)) return 0;
+    if (B <= 0 || N <= 0 || T <= 0 || NH <= 0) return 1;
+    bwd_any(dqkv, dout, out, lse, qkv, B, Seqs{NULL, offsets, T, N, NH}, HD, d);
     return 1;
 }

@@ -13,4 +13,11 @@ int flash_attention_bwd(bf16 *dqkv, const bf16 *dout, const bf16 *out, const flo
                         const bf16 *qkv, const int *lengths, int B, int T, int NH, int HD,
                         Dropout d);
 
+/* the packed form (ops.h attention_packed_*): same return convention */
+int flash_attention_packed_fwd(bf16 *out, float *lse, const bf16 *qkv, const int *offsets,
+                               int B, int N, int T, int NH, int HD, Dropout d);
+int flash_attention_packed_bwd(bf16 *dqkv, const bf16 *dout, const bf16 *out, const float *lse,
+                               const bf16 *qkv, const int *offsets, int B, int N, int T, int NH,
+                               int HD, Dropout d);
+
 #endif

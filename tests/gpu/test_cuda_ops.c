@@ -51,16 +51,6 @@ static float *hnew(size_t n) {
 }
 static float *hdup(const float *x, size_t n) { return memcpy(hnew(n), x, n * sizeof(float)); }
 
-/* round to the nearest bf16 (ties to even); inputs here are finite */
-static float bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
-    return x;
-}
-
 /* random values in [lo, hi), already bf16 */
 static float *rnd(size_t n, float lo, float hi) {
     float *x = hnew(n);

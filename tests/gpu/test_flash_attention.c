@@ -1,4 +1,5 @@
-/* The fused attention kernels (kernels/cuda/flash_attention.cu) against the CPU op.
+/* The fused attention kernels (kernels/cuda/flash_attention.cu) against the CPU op, padded
+ * and packed (the packed op also against the GPU's padded op on the same sequences).
  *
  * Inputs are fresh random values rounded to bf16 first, so both backends see the same
  * numbers; GPU outputs are poisoned with NaN, so an element a kernel forgets fails. Limits are
@@ -28,16 +29,6 @@ static uint64_t rng = 0x2545f4914f6cdd1dULL;
 static float *hnew(size_t n) {
     float *x = malloc((n ? n : 1) * sizeof(float));
     if (!x) abort();
-    return x;
-}
-
-/* round to the nearest bf16 (ties to even); inputs here are finite */
-static float bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-    memcpy(&x, &u, 4);
     return x;
 }
 
@@ -153,6 +144,81 @@ static void test_case(int B, int T, int NH, int HD, const int *lengths, float p)
     for (size_t i = 0; i < sizeof host_ptrs / sizeof *host_ptrs; i++) free(host_ptrs[i]);
 }
 
+/* A packed batch (the real rows only, back to back) against the CPU's packed op, twice for
+ * determinism; and against the GPU's own padded op on the same sequences, whose real rows it
+ * must reproduce (same tiles, same masks; dO is zero on the padded batch's padding rows). */
+static void test_packed_case(int B, int T, int NH, int HD, const int *lengths, float p) {
+    char op[96];
+    snprintf(op, sizeof op, "packed B=%d T=%d NH=%d HD=%d p=%.1f", B, T, NH, HD, p);
+    int C = NH * HD, *off = malloc((B + 1) * sizeof(int));
+    off[0] = 0;
+    for (int b = 0; b < B; b++) off[b + 1] = off[b] + lengths[b];
+    int N = off[B];
+    size_t nqkv = (size_t)N * 3 * C, nout = (size_t)N * C, nlse = (size_t)NH * N;
+    float *qkv = rnd(nqkv, -1.5f, 1.5f), *dout = rnd(nout, -1.0f, 1.0f);
+    Dropout d = {p, 0xfeedULL, 5 + (uint64_t)T, NULL};
+    float *c_out = hnew(nout), *c_lse = hnew(nlse), *c_dqkv = hnew(nqkv);
+    cpu->attention_packed_fwd(c_out, c_lse, qkv, off, B, N, T, NH, HD, d);
+    cpu->attention_packed_bwd(c_dqkv, dout, c_out, c_lse, qkv, off, B, N, T, NH, HD, d);
+
+    int *g_off = g_bytes(off, (B + 1) * sizeof(int));
+    void *g_qkv = g_acts(qkv, nqkv), *g_out = gpu->alloc(nout * gpu->act_size);
+    void *g_dout = g_acts(dout, nout), *g_dqkv = gpu->alloc(nqkv * gpu->act_size);
+    float *g_lse = gpu->alloc(nlse * sizeof(float));
+    float *out[2], *lse[2], *dqkv[2];
+    for (int run = 0; run < 2; run++) {
+        g_poison(g_out, nout, 1);
+        g_poison(g_lse, nlse, 0);
+        g_poison(g_dqkv, nqkv, 1);
+        gpu->attention_packed_fwd(g_out, g_lse, g_qkv, g_off, B, N, T, NH, HD, d);
+        gpu->attention_packed_bwd(g_dqkv, g_dout, g_out, g_lse, g_qkv, g_off, B, N, T, NH, HD,
+                                  d);
+        out[run] = h_acts(g_out, nout);
+        lse[run] = h_floats(g_lse, nlse);
+        dqkv[run] = h_acts(g_dqkv, nqkv);
+    }
+    compare(op, "out", out[0], c_out, nout, ACT_TOL);
+    compare(op, "lse", lse[0], c_lse, nlse, ACT_TOL);
+    compare(op, "dqkv", dqkv[0], c_dqkv, nqkv, GRAD_TOL);
+    check_same(op, "out", out[0], out[1], nout);
+    check_same(op, "lse", lse[0], lse[1], nlse);
+    check_same(op, "dqkv", dqkv[0], dqkv[1], nqkv);
+
+    /* the same sequences padded to T, on the GPU: real rows must agree */
+    size_t pq = (size_t)B * T * 3 * C, po = (size_t)B * T * C;
+    float *pqkv = rnd(pq, -1.5f, 1.5f), *pdout = calloc(po, sizeof(float));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < lengths[b]; t++) {
+            size_t r = (size_t)b * T + t, k = (size_t)off[b] + t;
+            memcpy(pqkv + r * 3 * C, qkv + k * 3 * C, 3 * (size_t)C * sizeof(float));
+            memcpy(pdout + r * C, dout + k * C, (size_t)C * sizeof(float));
+        }
+    int *g_len = g_bytes(lengths, B * sizeof(int));
+    void *g_pqkv = g_acts(pqkv, pq), *g_pout = gpu->alloc(po * gpu->act_size);
+    void *g_pdout = g_acts(pdout, po), *g_pdqkv = gpu->alloc(pq * gpu->act_size);
+    float *g_plse = gpu->alloc((size_t)B * NH * T * sizeof(float));
+    gpu->attention_fwd(g_pout, g_plse, g_pqkv, g_len, B, T, NH, HD, d);
+    gpu->attention_bwd(g_pdqkv, g_pdout, g_pout, g_plse, g_pqkv, g_len, B, T, NH, HD, d);
+    float *pout = h_acts(g_pout, po), *pdqkv = h_acts(g_pdqkv, pq);
+    float *rows_out = hnew(nout), *rows_dqkv = hnew(nqkv);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < lengths[b]; t++) {
+            size_t r = (size_t)b * T + t, k = (size_t)off[b] + t;
+            memcpy(rows_out + k * C, pout + r * C, (size_t)C * sizeof(float));
+            memcpy(rows_dqkv + k * 3 * C, pdqkv + r * 3 * C, 3 * (size_t)C * sizeof(float));
+        }
+    compare(op, "=pad", out[0], rows_out, nout, 1e-6);
+    compare(op, "d=pad", dqkv[0], rows_dqkv, nqkv, 1e-6);
+
+    void *gpu_ptrs[] = {g_off, g_qkv, g_out, g_dout, g_dqkv, g_lse, g_len, g_pqkv, g_pout,
+                        g_pdout, g_pdqkv, g_plse};
+    for (size_t i = 0; i < sizeof gpu_ptrs / sizeof *gpu_ptrs; i++) gpu->free(gpu_ptrs[i]);
+    float *host_ptrs[] = {qkv, dout, c_out, c_lse, c_dqkv, out[0], out[1], lse[0], lse[1],
+                          dqkv[0], dqkv[1], pqkv, pdout, pout, pdqkv, rows_out, rows_dqkv};
+    for (size_t i = 0; i < sizeof host_ptrs / sizeof *host_ptrs; i++) free(host_ptrs[i]);
+    free(off);
+}
+
 /* With V_j = e_j (one-hot, T <= HD) the output is out[i, j] = dropout(P)[i, j], and with
  * dO_i = e_i the gradient is dV[j, i] = dropout(P)[i, j]: their zeros are exactly the dropped
  * (or masked) positions, in the forward and in the backward. They must match the CPU's. */
@@ -235,6 +301,19 @@ int main(int argc, char **argv) {
             test_case(B, T, 2, HD, len, (t + k) % 2 ? 0.1f : 0.0f);
         }
     }
+    /* packed batches: the same grid of T and head sizes, lengths 0, 1, T and random */
+    for (int t = 0; t < 5; t++) {
+        int T = Ts[t];
+        if (small && T > 129) continue;
+        for (int k = 0; k < 3; k++) {
+            if (small && HDs[k] == 128) continue;
+            int B = small ? 3 : T <= 129 ? 33 : 4;
+            make_lengths(len, B, T);
+            test_packed_case(B, T, 2, HDs[k], len, (t + k) % 2 ? 0.0f : 0.1f);
+        }
+    }
+    test_packed_case(1, 7, 2, 32, (const int[]){7}, 0.0f);
+    if (!small) test_packed_case(1, 512, 12, 64, (const int[]){512}, 0.1f);
     /* batch 1: one full row and one short row, with and without dropout */
     test_case(1, 129, 3, 64, (const int[]){129}, 0.1f);
     test_case(1, 7, 2, 128, (const int[]){3}, 0.0f);

@@ -319,6 +319,70 @@ static void test_attention(int B, int T, int NH, int HD, const int *lengths, flo
     free(dqkv);
 }
 
+/* A packed batch holds the padded batch's real rows back to back; its results must be those
+ * rows of the padded op's (same dropout masks: both count indices in T), with gradients from
+ * a dO that is zero on padding rows. Also checked against finite differences on its own. */
+typedef struct {
+    int B, N, T, NH, HD;
+    int *off;
+    float *qkv, *out, *lse, *R;
+    Dropout d;
+} Packed;
+
+static double packed_loss(void *ctx) {
+    Packed *a = ctx;
+    be->attention_packed_fwd(a->out, a->lse, a->qkv, a->off, a->B, a->N, a->T, a->NH, a->HD,
+                             a->d);
+    return dot(a->out, a->R, (size_t)a->N * a->NH * a->HD);
+}
+
+/* copies the real rows of x [B,T,width] into packed [N,width] (or back when unpack) */
+static void pack_rows(float *packed, float *x, const int *len, const int *off, int B, int T,
+                      int width, int unpack) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < len[b]; t++) {
+            float *p = packed + (size_t)(off[b] + t) * width, *r = x + ((size_t)b * T + t) * width;
+            memcpy(unpack ? r : p, unpack ? p : r, (size_t)width * sizeof(float));
+        }
+}
+
+static void test_attention_packed(int B, int T, int NH, int HD, const int *len, float p) {
+    int C = NH * HD, *off = malloc((B + 1) * sizeof(int));
+    off[0] = 0;
+    for (int b = 0; b < B; b++) off[b + 1] = off[b] + len[b];
+    int N = off[B];
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
+    Dropout d = {p, 5, 13, NULL};
+    float *qkv = rand_floats(nqkv, -1.5f, 1.5f), *R = calloc(nout, sizeof(float));
+    float *out = poisoned(nout), *lse = poisoned((size_t)B * NH * T), *dqkv = poisoned(nqkv);
+    Packed a = {B, N, T, NH, HD, off, poisoned((size_t)N * 3 * C), poisoned((size_t)N * C),
+                poisoned((size_t)NH * N), rand_floats((size_t)N * C, -1, 1), d};
+    pack_rows(a.R, R, len, off, B, T, C, 1); /* R: a.R on real rows, zero on padding */
+    pack_rows(a.qkv, qkv, len, off, B, T, 3 * C, 0);
+    be->attention_fwd(out, lse, qkv, len, B, T, NH, HD, d);
+    be->attention_bwd(dqkv, R, out, lse, qkv, len, B, T, NH, HD, d);
+    packed_loss(&a);
+    float *p_dqkv = poisoned((size_t)N * 3 * C);
+    be->attention_packed_bwd(p_dqkv, a.R, a.out, a.lse, a.qkv, off, B, N, T, NH, HD, d);
+
+    /* the padded results' real rows, packed, against the packed op's */
+    float *want = malloc(nqkv * sizeof(float)), *want_lse = malloc((size_t)NH * N * sizeof(float));
+    pack_rows(want, out, len, off, B, T, C, 0);
+    CHECK(rel_l2(a.out, want, (size_t)N * C) < 1e-6, "packed out differs from padded rows");
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < len[b]; t++)
+                want_lse[(size_t)h * N + off[b] + t] = lse[((size_t)b * NH + h) * T + t];
+    CHECK(rel_l2(a.lse, want_lse, (size_t)NH * N) < 1e-6, "packed lse differs from padded");
+    pack_rows(want, dqkv, len, off, B, T, 3 * C, 0);
+    CHECK(rel_l2(p_dqkv, want, (size_t)N * 3 * C) < 1e-6, "packed dqkv differs from padded");
+    check_grad("attention_packed dqkv", a.qkv, (size_t)N * 3 * C, p_dqkv, 1e-2f, 5e-3,
+               packed_loss, &a);
+
+    free(off), free(qkv), free(R), free(out), free(lse), free(dqkv), free(a.qkv), free(a.out);
+    free(a.lse), free(a.R), free(p_dqkv), free(want), free(want_lse);
+}
+
 /* -------------------------------------------------------------------- residual LayerNorm */
 
 typedef struct {
@@ -481,6 +545,9 @@ int main(void) {
     test_attention(3, 7, 2, 4, len3, 0.3f);
     test_attention(1, 13, 3, 8, len1, 0.1f);
     test_attention(2, 13, 1, 8, len2, 0.0f);
+    test_attention_packed(3, 7, 2, 4, len3, 0.0f); /* an empty sequence at the end */
+    test_attention_packed(3, 7, 2, 4, len3, 0.3f);
+    test_attention_packed(2, 13, 3, 8, len2, 0.1f);
 
     test_residual_layernorm(0.0f);
     test_residual_layernorm(0.3f);
