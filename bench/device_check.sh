@@ -7,7 +7,9 @@
 # bench/prepare_device.sh, carried along with the tree. It prints the GPU, driver and CUDA
 # versions; runs every GPU test and every unit test binary (logs in OUTDIR/<name>.log, one
 # PASS/FAIL/SKIP line each); runs compute-sanitizer memcheck and racecheck on the kernel
-# test (small shapes); runs the bench programs when they exist; prints a table last and
+# test (small shapes); runs the bench programs when they exist (the attention microbenchmark
+# against PyTorch SDPA writes OUTDIR/attention.jsonl, attention_torch.jsonl and attention.md,
+# the table for bench/results/<date>-attention-<card>.md); prints a table last and
 # writes it to OUTDIR/summary.txt, with every log packed in OUTDIR/logs.tar.gz (the device
 # tool returns only a few files: point OUTDIR outside $OUT and copy those two into it).
 # If the prebuilt binaries cannot start CUDA (a driver older than the CUDA 13.0 runtime they
@@ -93,8 +95,10 @@ rebuild() {
             -o "$dir/obj/$(basename "$f" .cu).o" || return 1
     done
     ar rcs "$dir/libkoe_cuda.a" "$dir"/obj/*.o
-    for t in $gpu_tests; do
-        g++ -o "$dir/tests/$t" "$build/tests/CMakeFiles/$t.dir/gpu/$t.c.o" "$build/libkoe.a" \
+    for t in $gpu_tests attention_dump; do
+        local obj="$build/tests/CMakeFiles/$t.dir/gpu/$t.c.o"
+        [ "$t" = attention_dump ] && obj="$build/tests/CMakeFiles/$t.dir/tools/$t.c.o"
+        g++ -o "$dir/tests/$t" "$obj" "$build/libkoe.a" \
             "$dir/libkoe_cuda.a" "$libdir"/*.so* -L"$cudalib" -lcublasLt \
             "$cudalib/libcudart_static.a" -fopenmp -lrt -lpthread -ldl -lm || return 1
     done
@@ -118,6 +122,9 @@ for t in $gpu_tests; do
     fi
 done
 
+# the CUDA op against PyTorch's float64 attention (121 cases, one process each)
+run test_attention_sdpa 240 python3 tests/gpu/test_attention_sdpa.py --dump "$bindir/attention_dump"
+
 say "unit tests (CPU)"
 for t in $unit_tests; do
     [ -x "$build/tests/$t" ] && run "$t" 60 "$build/tests/$t"
@@ -135,10 +142,25 @@ if command -v compute-sanitizer >/dev/null; then
         "$bindir/test_flash_attention" --small
 fi
 
-say "attention microbenchmark (fused vs simple)"
+say "attention microbenchmark: ours (flash, packed, simple) vs PyTorch SDPA"
 if [ -x "$build/attention_bench" ]; then
-    run attention_bench 60 "$build/attention_bench" --steps 20 --warmup 3
-    grep '^{' "$out/attention_bench.log"
+    run attention_bench 120 "$build/attention_bench" --steps 20 --warmup 3 --lengths-dir bench/lengths
+    grep '^{' "$out/attention_bench.log" >"$out/attention.jsonl"
+    # PyTorch times the same lengths: from our lines, or from the cases alone if ours failed
+    torch_in="$out/attention.jsonl"
+    if [ ! -s "$torch_in" ]; then
+        torch_in="$out/attention_cases.jsonl"
+        LD_LIBRARY_PATH="$ldpath" timeout 20 "$build/attention_bench" --lengths-only \
+            --lengths-dir bench/lengths >"$torch_in"
+    fi
+    run attention_torch 180 python3 bench/attention_torch.py "$torch_in" --steps 20 --warmup 3
+    grep '^{' "$out/attention_torch.log" >"$out/attention_torch.jsonl"
+    card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+    if [ -s "$out/attention.jsonl" ] || [ -s "$out/attention_torch.jsonl" ]; then
+        run attention_table 30 sh -c 'python3 bench/attention_table.py "$1" "$2" --card "$3" >"$4"' \
+            sh "$out/attention.jsonl" "$out/attention_torch.jsonl" "$card" "$out/attention.md"
+        cat "$out/attention.md"
+    fi
 fi
 
 say "throughput: ours vs PyTorch on this card (bench/run_bench.sh)"
