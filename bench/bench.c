@@ -204,7 +204,7 @@ static Batch make_batch(const Rows *r, int k, int B, int dynamic, const ModelCon
         for (int t = 0; t < T; t++)
             bb->ids[i * T + t] = t < bb->lengths[i] ? map_id(src[t], c) : c->pad_token_id;
     }
-    Batch b = {B, T, bb->ids, NULL, bb->lengths, bb->labels, NULL, bb->start, bb->end};
+    Batch b = {B, T, bb->ids, NULL, bb->lengths, bb->labels, NULL, bb->start, bb->end, 0};
     return b;
 }
 

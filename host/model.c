@@ -14,6 +14,7 @@ typedef struct {
 struct Acts {
     /* inputs on the backend */
     int *ids, *pos, *types, *lengths, *labels, *start, *end;
+    int *first; /* [B+1]: each sequence's first row (b*T padded), then the row count */
     float *targets;
     /* saved activations */
     Act *emb, *emb_proj;
@@ -59,6 +60,7 @@ static void alloc_activations(Model *m) {
     a->types = be->alloc(N * sizeof(int));
     a->labels = be->alloc(N * sizeof(int));
     a->lengths = be->alloc(B * sizeof(int));
+    a->first = be->alloc((B + 1) * sizeof(int));
     a->start = be->alloc(B * sizeof(int));
     a->end = be->alloc(B * sizeof(int));
     a->targets = alloc_floats(m, B);
@@ -133,8 +135,8 @@ int model_create(Model *m, const ModelConfig *cfg, HeadKind head, int num_labels
 static void free_activations(Model *m) {
     struct Acts *a = m->acts;
     void (*fr)(void *) = m->be->free;
-    void *bufs[] = {a->ids, a->pos, a->types, a->labels, a->lengths, a->start, a->end,
-                    a->targets, a->emb, a->emb_proj, a->emb_mean, a->emb_rstd, a->cls,
+    void *bufs[] = {a->ids, a->pos, a->types, a->labels, a->lengths, a->first, a->start,
+                    a->end, a->targets, a->emb, a->emb_proj, a->emb_mean, a->emb_rstd, a->cls,
                     a->cls_drop, a->dense_pre, a->dense, a->dense_drop, a->tok_drop, a->logits,
                     a->dA, a->dB, a->dC, a->dF, a->dQKV, a->dAtt, a->dEmb, a->dHead1,
                     a->dHead2, a->dlogits};
@@ -188,25 +190,34 @@ void model_set_moments(Model *m, const float *exp_avg, const float *exp_avg_sq) 
 /* ---- inputs ---- */
 
 /* HF position ids: 0..T-1, except XLM-R which counts non-pad tokens from pad_id + 1 and gives
- * pad tokens the position pad_id */
-static void position_ids(const Model *m, const Batch *b, int *pos) {
+ * pad tokens the position pad_id; first [B+1] holds where each sequence starts */
+static void position_ids(const Model *m, const Batch *b, const int *first, int *pos) {
     int pad = m->cfg.pad_token_id;
     for (int i = 0; i < b->B; i++) {
-        int seen = 0;
-        for (int t = 0; t < b->T; t++) {
-            int k = i * b->T + t;
+        int seen = 0, n = first[i + 1] - first[i];
+        for (int t = 0; t < n; t++) {
+            int k = first[i] + t;
             if (m->cfg.family != FAMILY_XLMR) pos[k] = t;
             else pos[k] = b->input_ids[k] == pad ? pad : pad + ++seen;
         }
     }
 }
 
+/* first[b]: row b*T (padded) or the running sum of lengths (packed); first[B] = rows */
+static void first_rows(const Batch *b, int *first) {
+    first[0] = 0;
+    for (int i = 0; i < b->B; i++) first[i + 1] = first[i] + (b->packed ? b->lengths[i] : b->T);
+}
+
 static void upload_batch(Model *m, const Batch *b) {
     const Backend *be = m->be;
     struct Acts *a = m->acts;
-    size_t N = (size_t)b->B * b->T;
-    int *pos = xmalloc(N * sizeof(int));
-    position_ids(m, b, pos);
+    size_t N = m->N;
+    int *pos = xmalloc(N * sizeof(int)), *first = xmalloc((b->B + 1) * sizeof(int));
+    first_rows(b, first);
+    position_ids(m, b, first, pos);
+    be->to_device(a->first, first, (b->B + 1) * sizeof(int));
+    free(first);
     be->to_device(a->ids, b->input_ids, N * sizeof(int));
     be->to_device(a->pos, pos, N * sizeof(int));
     if (b->token_type_ids) be->to_device(a->types, b->token_type_ids, N * sizeof(int));
@@ -242,7 +253,8 @@ static GraphSlot *graph_slot(Model *m, const GraphSlot *key) {
 
 static void run_phase(Model *m, GraphSlot key, PhaseFn fn, const Batch *b, float scale) {
     const Backend *be = m->be;
-    GraphSlot *g = be->graph_begin ? graph_slot(m, &key) : NULL;
+    /* packed batches have a new row count nearly every time: no graph would be replayed */
+    GraphSlot *g = be->graph_begin && !m->packed ? graph_slot(m, &key) : NULL;
     if (!g) {
         fn(m, b, scale);
         return;
@@ -272,7 +284,7 @@ static Act *embeddings_forward(Model *m) {
     const Backend *be = m->be;
     struct Acts *a = m->acts;
     const ModelConfig *c = &m->cfg;
-    int N = m->B * m->T;
+    int N = m->N;
     be->range_push("embeddings");
     be->embeddings_fwd(a->emb, a->emb_mean, a->emb_rstd, a->ids, a->pos,
                        m->wtt >= 0 ? a->types : NULL, W(m, m->wte), W(m, m->wpe),
@@ -295,11 +307,15 @@ static void layer_forward(Model *m, int l, const Act *x) {
     const ModelConfig *c = &m->cfg;
     const LayerParams *p = &m->layers[l];
     LayerActs *la = &m->acts->layer[l];
-    int N = m->B * m->T, H = c->hidden_size, F = c->intermediate_size, NH = c->num_heads;
+    int N = m->N, H = c->hidden_size, F = c->intermediate_size, NH = c->num_heads;
     be->range_push("attention");
     be->matmul_fwd(la->qkv, NULL, x, W(m, p->qkv_w), W(m, p->qkv_b), N, H, 3 * H, ACT_NONE);
-    be->attention_fwd(la->att, la->lse, la->qkv, m->acts->lengths, m->B, m->T, NH, H / NH,
-                      drop(m, c->attention_dropout, layer_stream(l, STREAM_ATT_PROBS)));
+    Dropout d = drop(m, c->attention_dropout, layer_stream(l, STREAM_ATT_PROBS));
+    if (m->packed)
+        be->attention_packed_fwd(la->att, la->lse, la->qkv, m->acts->first, m->B, N, m->T, NH,
+                                 H / NH, d);
+    else
+        be->attention_fwd(la->att, la->lse, la->qkv, m->acts->lengths, m->B, m->T, NH, H / NH, d);
     be->matmul_fwd(la->attproj, NULL, la->att, W(m, p->o_w), W(m, p->o_b), N, H, H, ACT_NONE);
     be->residual_layernorm_fwd(la->h1, la->pre1, la->mean1, la->rstd1, la->attproj, x,
                                W(m, p->ln1_w), W(m, p->ln1_b), N, H, c->layer_norm_eps,
@@ -320,7 +336,7 @@ static void seq_head_forward(Model *m, const Act *x) {
     struct Acts *a = m->acts;
     const HeadParams *hp = &m->hp;
     int B = m->B, H = m->cfg.hidden_size;
-    be->cls_gather_fwd(a->cls, x, B, m->T, H);
+    be->cls_gather_fwd(a->cls, x, a->first, B, H);
     const Act *h = a->cls;
     if (hp->dropout_first) {
         be->dropout_fwd(a->cls_drop, a->cls, (size_t)B * H, drop(m, hp->dropout, STREAM_HEAD1));
@@ -336,7 +352,7 @@ static void seq_head_forward(Model *m, const Act *x) {
 static void token_head_forward(Model *m, const Act *x) {
     const Backend *be = m->be;
     struct Acts *a = m->acts;
-    int N = m->B * m->T, H = m->cfg.hidden_size;
+    int N = m->N, H = m->cfg.hidden_size;
     be->dropout_fwd(a->tok_drop, x, (size_t)N * H, drop(m, m->hp.dropout, STREAM_HEAD1));
     be->matmul_fwd(a->logits, NULL, a->tok_drop, W(m, m->hp.out_w), W(m, m->hp.out_b), N, H,
                    m->num_labels, ACT_NONE);
@@ -349,7 +365,7 @@ static void loss_forward(Model *m, const Batch *b, float scale) {
     if (m->head == HEAD_QA && b->start_positions)
         be->qa_loss(m->loss, a->dlogits, a->logits, a->start, a->end, B, T, scale);
     else if (m->head == HEAD_TOKEN_CLS && b->labels)
-        be->cross_entropy(m->loss, a->dlogits, a->logits, a->labels, B * T, m->num_labels, scale);
+        be->cross_entropy(m->loss, a->dlogits, a->logits, a->labels, m->N, m->num_labels, scale);
     else if (m->head == HEAD_SEQ_CLS && m->num_labels == 1 && b->targets)
         be->mse(m->loss, a->dlogits, a->logits, a->targets, B, scale);
     else if (m->head == HEAD_SEQ_CLS && m->num_labels > 1 && b->labels)
@@ -378,14 +394,30 @@ static int loss_kind(const Batch *b) {
     return b->start_positions ? 1 : b->targets ? 2 : b->labels ? 3 : 0;
 }
 
+/* the host checks batches before they get here; a bad one is a programming error */
+static void check_batch(const Model *m, const Batch *b) {
+    int longest = 0;
+    for (int i = 0; b->packed && i < b->B; i++)
+        if (b->lengths[i] > longest) longest = b->lengths[i];
+    const char *why = b->B > m->max_B || b->T > m->max_T ? "exceeds the model's capacity"
+                      : b->packed && m->head == HEAD_QA   ? "is packed, which QA cannot be"
+                      : longest > b->T                    ? "has a sequence longer than T"
+                                                          : NULL;
+    if (!why) return;
+    fprintf(stderr, "error: batch %dx%d %s (%dx%d)\n", b->B, b->T, why, m->max_B, m->max_T);
+    exit(2);
+}
+
 void model_forward(Model *m, const Batch *b, int train, float grad_scale) {
-    if (b->B > m->max_B || b->T > m->max_T) {
-        fprintf(stderr, "error: batch %dx%d exceeds the model's capacity %dx%d\n", b->B, b->T,
-                m->max_B, m->max_T);
-        exit(2);
-    }
+    check_batch(m, b);
     m->B = b->B;
     m->T = b->T;
+    m->packed = b->packed;
+    m->N = b->B * b->T;
+    if (b->packed) {
+        m->N = 0;
+        for (int i = 0; i < b->B; i++) m->N += b->lengths[i];
+    }
     m->training = train;
     m->micro_step++;
     m->be->range_push("forward");
@@ -402,11 +434,11 @@ static void head_backward(Model *m) {
     const Backend *be = m->be;
     struct Acts *a = m->acts;
     const HeadParams *hp = &m->hp;
-    int B = m->B, T = m->T, H = m->cfg.hidden_size, L = m->num_labels;
+    int B = m->B, N = m->N, H = m->cfg.hidden_size, L = m->num_labels;
     if (m->head != HEAD_SEQ_CLS) {
         be->matmul_bwd(a->dB, G(m, hp->out_w), G(m, hp->out_b), a->dlogits, NULL, a->tok_drop,
-                       W(m, hp->out_w), B * T, H, L, ACT_NONE, 0);
-        be->dropout_bwd(a->dA, a->dB, (size_t)B * T * H, drop(m, hp->dropout, STREAM_HEAD1));
+                       W(m, hp->out_w), N, H, L, ACT_NONE, 0);
+        be->dropout_bwd(a->dA, a->dB, (size_t)N * H, drop(m, hp->dropout, STREAM_HEAD1));
         return;
     }
     be->matmul_bwd(a->dHead2, G(m, hp->out_w), G(m, hp->out_b), a->dlogits, NULL, a->dense_drop,
@@ -420,7 +452,7 @@ static void head_backward(Model *m) {
         be->dropout_bwd(a->dHead1, a->dHead2, (size_t)B * H, drop(m, hp->dropout, STREAM_HEAD1));
         dcls = a->dHead1;
     }
-    be->cls_gather_bwd(a->dA, dcls, B, T, H);
+    be->cls_gather_bwd(a->dA, dcls, a->first, B, N, H);
 }
 
 /* dA holds d(layer output) on entry and d(layer input) on return */
@@ -430,7 +462,7 @@ static void layer_backward(Model *m, int l, const Act *x) {
     const LayerParams *p = &m->layers[l];
     LayerActs *la = &m->acts->layer[l];
     struct Acts *a = m->acts;
-    int N = m->B * m->T, H = c->hidden_size, F = c->intermediate_size, NH = c->num_heads;
+    int N = m->N, H = c->hidden_size, F = c->intermediate_size, NH = c->num_heads;
     be->range_push("ffn_bwd");
     be->residual_layernorm_bwd(a->dB, a->dC, G(m, p->ln2_w), G(m, p->ln2_b), a->dA, la->pre2,
                                la->mean2, la->rstd2, W(m, p->ln2_w), N, H,
@@ -446,8 +478,13 @@ static void layer_backward(Model *m, int l, const Act *x) {
                                drop(m, att_out_dropout(m), layer_stream(l, STREAM_ATT_OUT)));
     be->matmul_bwd(a->dAtt, G(m, p->o_w), G(m, p->o_b), a->dB, NULL, la->att, W(m, p->o_w), N,
                    H, H, ACT_NONE, 0);
-    be->attention_bwd(a->dQKV, a->dAtt, la->att, la->lse, la->qkv, a->lengths, m->B, m->T, NH,
-                      H / NH, drop(m, c->attention_dropout, layer_stream(l, STREAM_ATT_PROBS)));
+    Dropout d = drop(m, c->attention_dropout, layer_stream(l, STREAM_ATT_PROBS));
+    if (m->packed)
+        be->attention_packed_bwd(a->dQKV, a->dAtt, la->att, la->lse, la->qkv, a->first, m->B, N,
+                                 m->T, NH, H / NH, d);
+    else
+        be->attention_bwd(a->dQKV, a->dAtt, la->att, la->lse, la->qkv, a->lengths, m->B, m->T,
+                          NH, H / NH, d);
     be->matmul_bwd(a->dA, G(m, p->qkv_w), G(m, p->qkv_b), a->dQKV, NULL, x, W(m, p->qkv_w), N,
                    H, 3 * H, ACT_NONE, 1);
     be->range_pop();
@@ -464,7 +501,7 @@ static void embeddings_backward(Model *m) {
     const Backend *be = m->be;
     struct Acts *a = m->acts;
     const ModelConfig *c = &m->cfg;
-    int N = m->B * m->T, E = c->embedding_size;
+    int N = m->N, E = c->embedding_size;
     be->range_push("embeddings_bwd");
     const Act *demb = a->dA;
     if (m->proj_w >= 0) {
@@ -524,7 +561,7 @@ void model_optimizer_step(Model *m, AdamWArgs a) {
 }
 
 size_t model_logits_size(const Model *m) {
-    return (size_t)(m->head == HEAD_SEQ_CLS ? m->B : m->B * m->T) * m->num_labels;
+    return (size_t)(m->head == HEAD_SEQ_CLS ? m->B : m->N) * m->num_labels;
 }
 
 void model_logits(const Model *m, float *host) {

@@ -38,13 +38,16 @@ typedef struct {
     float dropout;
 } HeadParams;
 
-/* one padded batch, host memory; unused label arrays are NULL */
+/* one batch, host memory; unused label arrays are NULL. Padded: B rows of T tokens. Packed
+ * (sequence and token classification only): the B sequences' real tokens back to back, N =
+ * sum of lengths rows, T the longest length; per-token arrays then hold N entries. */
 typedef struct {
     int B, T;
     const int *input_ids, *token_type_ids, *lengths; /* [B*T], [B*T] or NULL, [B] */
     const int *labels;                                /* [B] (seq cls) or [B*T] (token cls) */
     const float *targets;                             /* [B] regression scores */
     const int *start_positions, *end_positions;       /* [B] (QA) */
+    int packed;
 } Batch;
 
 /* a captured CUDA graph of one phase for one batch shape (host/model.c) */
@@ -73,6 +76,7 @@ typedef struct {
     Act *weights;                  /* compute copy (aliases master on the CPU) */
 
     int max_B, max_T, B, T; /* activation capacity and the current batch */
+    int N, packed;          /* the current batch's token rows (B*T padded) and layout */
     struct Acts *acts;      /* saved activations and gradient scratch (host/model.c) */
     float *loss;            /* backend scalar: sum of the losses since the last read */
     float *norm_sq;         /* backend scalar for gradient clipping */
@@ -113,7 +117,7 @@ void model_forward(Model *m, const Batch *b, int train, float grad_scale);
 void model_backward(Model *m);
 /* clip + AdamW over all parameters, then zero the gradients */
 void model_optimizer_step(Model *m, AdamWArgs a);
-/* logits of the last forward to host fp32: [B,L], [B*T,L] or [B*T,2] */
+/* logits of the last forward to host fp32: [B,L], [N,L] or [N,2] (N = B*T padded) */
 void model_logits(const Model *m, float *host);
 size_t model_logits_size(const Model *m);
 /* reads and resets the accumulated loss (synchronises) */

@@ -27,6 +27,8 @@ static void print_help(const char *program, const char *config_hint) {
             "                                (weights are then random unless found)\n"
             "  --pad_to_max_length           pad every batch to max_seq_len as the original\n"
             "                                (default: pad to the longest sequence in the batch)\n"
+            "  --unpadded                    pack each batch's real tokens, no padding at all\n"
+            "                                (faster; not for QA, whose loss reads the padding)\n"
             "  --resume_from_checkpoint DIR  continue a run from one of its checkpoints\n"
             "  --help                        this text\n",
             program, program, config_hint);
@@ -44,6 +46,11 @@ static char *config_path(const char *dir, const char *task, const char *file) {
     return strfmt("%s/%s/%s", dir, task, file);
 }
 
+/* the options that take no value */
+static int is_flag(const char *arg) {
+    return !strcmp(arg, "--pad_to_max_length") || !strcmp(arg, "--unpadded");
+}
+
 int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
               int n_kinds, Error *e) {
     memset(r, 0, sizeof *r);
@@ -58,7 +65,7 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
         if (!strcmp(argv[i], "--task")) task = argv[i + 1];
         else if (!strcmp(argv[i], "--config_file")) file = argv[i + 1];
         else if (!strcmp(argv[i], "--config_dir")) dir = argv[i + 1];
-        else if (!strcmp(argv[i], "--pad_to_max_length")) i--; /* a flag without a value */
+        else if (is_flag(argv[i])) i--; /* a flag without a value */
     }
     if (!task) return errorf(e, "%s: --task is required (see --help)", program);
     if (!file) return errorf(e, "%s: --config_file is required (see --help)", program);
@@ -73,8 +80,8 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
     /* second pass: overrides */
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
-        if (!strcmp(k, "--pad_to_max_length")) {
-            r->pad_to_max_length = 1;
+        if (is_flag(k)) {
+            r->layout = !strcmp(k, "--unpadded") ? LAYOUT_PACKED : LAYOUT_MAX_LENGTH;
             continue;
         }
         if (strncmp(k, "--", 2) != 0) return errorf(e, "%s: unexpected argument '%s'", program, k);
@@ -86,6 +93,9 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
         else if (!strcmp(k, "--model_config")) r->model_config = v;
         else if (train_args_set(&r->args, k + 2, v, e) != 0) return -1;
     }
+    if (r->layout == LAYOUT_PACKED && r->task->kind == TASK_QA)
+        return errorf(e, "%s: --unpadded: QA batches stay padded (HF's QA loss and answer "
+                         "search read the padding positions)", program);
     if (strcmp(r->args.task, task) != 0)
         return errorf(e, "%s: --task %s but the config is for task '%s'", program, task, r->args.task);
     if (train_args_validate(&r->args, program, e) != 0) return -1;
@@ -188,7 +198,7 @@ int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Erro
         t->model = &m;
         t->tok = r->tok;
         t->vocab_dir = r->vocab_dir;
-        t->pad_to_max_length |= r->pad_to_max_length;
+        if (r->layout != LAYOUT_DYNAMIC) t->layout = r->layout;
         t->resume_from = r->resume_from;
         t->time.tokenize = now_seconds() - t0;
         rc = trainer_run(t, e);

@@ -14,7 +14,7 @@
 typedef struct {
     TrainArgs args;
     const TaskInfo *task;
-    int pad_to_max_length;
+    BatchLayout layout;       /* --pad_to_max_length, --unpadded; else dynamic */
     const char *resume_from;  /* --resume_from_checkpoint */
     const char *vocab_file;   /* --vocab_file: a vocabulary file or a folder of tokenizer files */
     const char *model_config; /* --model_config: an HF config.json that sets the architecture */

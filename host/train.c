@@ -54,26 +54,29 @@ static void batchbuf_free(BatchBuf *bb) {
     free(bb->start), free(bb->end), free(bb->scores);
 }
 
-/* rows idx[0..B) of f, padded to the longest row (dynamic padding) or to max_len; the
- * model's head says which labels the batch carries */
+/* rows idx[0..B) of f laid out as asked (see BatchLayout); the model's head says which
+ * labels the batch carries */
 static Batch make_batch(const Model *m, const Features *f, const int *idx, int B,
-                        int pad_to_max, BatchBuf *bb) {
+                        BatchLayout layout, BatchBuf *bb) {
     int T = 1;
     for (int i = 0; i < B; i++)
         if (f->lengths[idx[i]] > T) T = f->lengths[idx[i]];
-    if (pad_to_max) T = f->max_len;
-    Batch b = {B, T, bb->ids, bb->types, bb->lengths, NULL, NULL, NULL, NULL};
+    if (layout == LAYOUT_MAX_LENGTH) T = f->max_len;
+    Batch b = {B, T, bb->ids, bb->types, bb->lengths, NULL, NULL, NULL, NULL, layout == LAYOUT_PACKED};
+    size_t dst = 0;
     for (int i = 0; i < B; i++) {
-        size_t src = (size_t)idx[i] * f->max_len, dst = (size_t)i * T;
-        memcpy(bb->ids + dst, f->input_ids + src, T * sizeof(int));
-        memcpy(bb->types + dst, f->token_type_ids + src, T * sizeof(int));
+        size_t src = (size_t)idx[i] * f->max_len;
+        int n = b.packed ? f->lengths[idx[i]] : T; /* the tokens this row takes */
+        memcpy(bb->ids + dst, f->input_ids + src, n * sizeof(int));
+        memcpy(bb->types + dst, f->token_type_ids + src, n * sizeof(int));
         bb->lengths[i] = f->lengths[idx[i]];
         if (m->head == HEAD_TOKEN_CLS && f->labels)
-            memcpy(bb->labels + dst, f->labels + src, T * sizeof(int));
+            memcpy(bb->labels + dst, f->labels + src, n * sizeof(int));
         else if (f->labels)
             bb->labels[i] = f->labels[idx[i]];
         if (f->scores) bb->scores[i] = f->scores[idx[i]];
         if (f->start) bb->start[i] = f->start[idx[i]], bb->end[i] = f->end[idx[i]];
+        dst += n;
     }
     if (f->labels) b.labels = bb->labels;
     if (f->scores) b.targets = bb->scores;
@@ -96,6 +99,18 @@ static void epoch_order(int *order, int n, uint64_t seed, int epoch) {
 
 /* ---- evaluation ---- */
 
+/* a batch's logits into out, rows per example (1 or max_len; padding positions of a packed
+ * batch stay as they are, zero) */
+static void copy_logits(float *out, const float *logits, const Batch *b, int start, int rows,
+                        int L) {
+    size_t src = 0;
+    for (int i = 0; i < b->B; i++) {
+        int n = rows == 1 ? 1 : b->packed ? b->lengths[i] : b->T;
+        memcpy(out + (size_t)(start + i) * rows * L, logits + src * L, (size_t)n * L * sizeof(float));
+        src += n;
+    }
+}
+
 float *trainer_predict(Trainer *t, const Features *f, double *loss) {
     Model *m = t->model;
     int rows = m->head == HEAD_SEQ_CLS ? 1 : f->max_len, L = m->num_labels;
@@ -111,14 +126,11 @@ float *trainer_predict(Trainer *t, const Features *f, double *loss) {
     for (int start = 0; start < f->n; start += EB, batches++) {
         int B = f->n - start < EB ? f->n - start : EB;
         for (int i = 0; i < B; i++) idx[i] = start + i;
-        Batch b = make_batch(m, f, idx, B, t->pad_to_max_length, &bb);
+        Batch b = make_batch(m, f, idx, B, t->layout, &bb);
         model_forward(m, &b, 0, 1.0f);
         model_logits(m, logits);
         loss_sum += model_take_loss(m);
-        for (int i = 0; i < B; i++)
-            for (int r = 0; r < (rows == 1 ? 1 : b.T); r++)
-                memcpy(out + (((size_t)(start + i) * rows + r) * L),
-                       logits + (((size_t)i * (rows == 1 ? 1 : b.T) + r) * L), L * sizeof(float));
+        copy_logits(out, logits, &b, start, rows, L);
     }
     if (loss) *loss = batches ? loss_sum / batches : 0;
     batchbuf_free(&bb);
@@ -442,6 +454,9 @@ static int after_step(Trainer *t, int epoch, int next_step, Error *e) {
     return 0;
 }
 
+static const char *const LAYOUT_NAMES[] = {"dynamic padding", "max-length padding",
+                                            "unpadded (packed)"};
+
 static int train(Trainer *t, Error *e) {
     const TrainArgs *a = t->args;
     Model *m = t->model;
@@ -452,8 +467,8 @@ static int train(Trainer *t, Error *e) {
     t->global_step = t->first_step;
     if (t->resume_from && load_resume_state(t, &start_epoch, &start_step, e) != 0) return -1;
     fprintf(stderr, "training: %d examples, %d epochs, batch %d, accumulation %d, %d steps "
-            "(warmup %d), %s padding, backend %s\n", f->n, plan.epochs, B, accum, plan.t_total,
-            plan.warmup, t->pad_to_max_length ? "max-length" : "dynamic", m->be->name);
+            "(warmup %d), %s, backend %s\n", f->n, plan.epochs, B, accum, plan.t_total,
+            plan.warmup, LAYOUT_NAMES[t->layout], m->be->name);
     int *order = xmalloc(f->n * sizeof(int));
     BatchBuf bb;
     batchbuf_alloc(&bb, B, f->max_len);
@@ -466,7 +481,7 @@ static int train(Trainer *t, Error *e) {
         epoch_order(order, f->n, (uint64_t)a->seed, epoch);
         for (int step = epoch == start_epoch ? start_step : 0; step < plan.n_batches; step++) {
             int nb = f->n - step * B < B ? f->n - step * B : B;
-            Batch b = make_batch(m, f, order + step * B, nb, t->pad_to_max_length, &bb);
+            Batch b = make_batch(m, f, order + step * B, nb, t->layout, &bb);
             model_forward(m, &b, 1, 1.0f / accum);
             model_backward(m);
             float loss = model_take_loss(m) / accum;

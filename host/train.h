@@ -27,6 +27,10 @@ void features_free(Features *f);
 
 typedef struct Trainer Trainer;
 
+/* how batches are laid out: padded to their longest row (the default), to max_len (the
+ * original's pad_to_max_length), or packed: real tokens only (not for QA) */
+typedef enum { LAYOUT_DYNAMIC, LAYOUT_MAX_LENGTH, LAYOUT_PACKED } BatchLayout;
+
 /* task-specific evaluation of the model on f: fills the metrics the original reports */
 typedef void (*EvalFn)(Trainer *t, const Features *f, Metrics *out);
 
@@ -42,7 +46,7 @@ struct Trainer {
     const Features *train, *dev, *test;
     EvalFn evaluate;
     const void *task; /* the EvalFn's own context (TaskInfo, QA examples, ...) */
-    int pad_to_max_length;
+    BatchLayout layout;
     const char *resume_from; /* checkpoint folder or NULL */
     FILE *log;               /* output_dir/log.jsonl */
     Timings time;

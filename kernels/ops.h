@@ -121,8 +121,10 @@ typedef struct Backend {
     /* standalone dropout (classification heads) and row gather ([CLS] = row 0 of each seq) */
     void (*dropout_fwd)(Act *out, const Act *inp, size_t n, Dropout d);
     void (*dropout_bwd)(Act *dinp, const Act *dout, size_t n, Dropout d);
-    void (*cls_gather_fwd)(Act *out, const Act *inp, int B, int T, int C); /* out[b]=inp[b,0] */
-    void (*cls_gather_bwd)(Act *dinp, const Act *dout, int B, int T, int C); /* zeros elsewhere */
+    /* out[b] = inp[first[b]] (first: backend int[B], row b*T of a padded batch, offsets[b] of
+     * a packed one); the backward writes dinp [N,C] whole, zeros off those rows */
+    void (*cls_gather_fwd)(Act *out, const Act *inp, const int *first, int B, int C);
+    void (*cls_gather_bwd)(Act *dinp, const Act *dout, const int *first, int B, int N, int C);
 
     /* losses: mean over counted rows, fused with the gradient */
     /* softmax cross-entropy over C classes; rows with label -100 are ignored (zero grad). */

@@ -156,7 +156,7 @@ int main(int argc, char **argv) {
         t.test = f[1].n ? &f[1] : NULL; /* predict_file: during training and at the end */
         t.evaluate = squad_evaluate;
         t.task = &se;
-        t.pad_to_max_length = 1;
+        t.layout = LAYOUT_MAX_LENGTH;
         t.first_step = 1;
         rc = run_train(&r, &t, HEAD_QA, 2, t0, &e);
     }

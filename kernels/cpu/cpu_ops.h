@@ -86,8 +86,8 @@ void cpu_attention_packed_bwd(Act *dqkv, const Act *dout, const Act *out, const 
 /* dropout.c: standalone dropout and the [CLS] row gather */
 void cpu_dropout_fwd(Act *out, const Act *inp, size_t n, Dropout d);
 void cpu_dropout_bwd(Act *dinp, const Act *dout, size_t n, Dropout d);
-void cpu_cls_gather_fwd(Act *out, const Act *inp, int B, int T, int C);
-void cpu_cls_gather_bwd(Act *dinp, const Act *dout, int B, int T, int C);
+void cpu_cls_gather_fwd(Act *out, const Act *inp, const int *first, int B, int C);
+void cpu_cls_gather_bwd(Act *dinp, const Act *dout, const int *first, int B, int N, int C);
 
 /* losses.c */
 void cpu_cross_entropy(float *loss, Act *dlogits, const Act *logits, const int *labels, int N,

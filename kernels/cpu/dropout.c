@@ -15,17 +15,17 @@ void cpu_dropout_bwd(Act *dinp, const Act *dout, size_t n, Dropout d) {
     cpu_dropout_fwd(dinp, dout, n, d);
 }
 
-void cpu_cls_gather_fwd(Act *out_, const Act *inp_, int B, int T, int C) {
+void cpu_cls_gather_fwd(Act *out_, const Act *inp_, const int *first, int B, int C) {
     float *out = out_;
     const float *inp = inp_;
     for (int b = 0; b < B; b++)
-        memcpy(out + (size_t)b * C, inp + (size_t)b * T * C, (size_t)C * sizeof(float));
+        memcpy(out + (size_t)b * C, inp + (size_t)first[b] * C, (size_t)C * sizeof(float));
 }
 
-void cpu_cls_gather_bwd(Act *dinp_, const Act *dout_, int B, int T, int C) {
+void cpu_cls_gather_bwd(Act *dinp_, const Act *dout_, const int *first, int B, int N, int C) {
     float *dinp = dinp_;
     const float *dout = dout_;
-    memset(dinp, 0, (size_t)B * T * C * sizeof(float));
+    memset(dinp, 0, (size_t)N * C * sizeof(float));
     for (int b = 0; b < B; b++)
-        memcpy(dinp + (size_t)b * T * C, dout + (size_t)b * C, (size_t)C * sizeof(float));
+        memcpy(dinp + (size_t)first[b] * C, dout + (size_t)b * C, (size_t)C * sizeof(float));
 }

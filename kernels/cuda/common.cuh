@@ -170,8 +170,8 @@ void cuda_residual_layernorm_bwd(Act *dx, Act *dresidual, float *dw, float *db,
 
 void cuda_dropout_fwd(Act *out, const Act *inp, size_t n, Dropout d);
 void cuda_dropout_bwd(Act *dinp, const Act *dout, size_t n, Dropout d);
-void cuda_cls_gather_fwd(Act *out, const Act *inp, int B, int T, int C);
-void cuda_cls_gather_bwd(Act *dinp, const Act *dout, int B, int T, int C);
+void cuda_cls_gather_fwd(Act *out, const Act *inp, const int *first, int B, int C);
+void cuda_cls_gather_bwd(Act *dinp, const Act *dout, const int *first, int B, int N, int C);
 
 void cuda_cross_entropy(float *loss, Act *dlogits, const Act *logits, const int *labels, int N,
                         int C, float grad_scale);

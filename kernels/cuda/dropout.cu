@@ -23,34 +23,30 @@ void cuda_dropout_bwd(Act *dinp, const Act *dout, size_t n, Dropout d) {
     cuda_dropout_fwd(dinp, dout, n, d);
 }
 
-/* out[b, c] = inp[b, 0, c] */
-__global__ void cls_gather_fwd_kernel(bf16 *out, const bf16 *inp, int B, int T, int C) {
+/* out[b, c] = inp[first[b], c], or (scatter) dinp[first[b], c] = dout[b, c] */
+__global__ void cls_gather_kernel(bf16 *dst, const bf16 *src, const int *first, int B, int C,
+                                  int scatter) {
     size_t n = (size_t)B * C;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x)
-        out[i] = inp[(i / C) * T * C + i % C];
-}
-
-/* dinp[b, t, c] = t == 0 ? dout[b, c] : 0 */
-__global__ void cls_gather_bwd_kernel(bf16 *dinp, const bf16 *dout, int B, int T, int C) {
-    size_t n = (size_t)B * T * C, seq = (size_t)T * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
-        size_t b = i / seq, rest = i % seq;
-        dinp[i] = rest < (size_t)C ? dout[b * C + rest] : __float2bfloat16(0.0f);
+        size_t row = (size_t)first[i / C] * C + i % C;
+        if (scatter) dst[row] = src[i];
+        else dst[i] = src[row];
     }
 }
 
-void cuda_cls_gather_fwd(Act *out, const Act *inp, int B, int T, int C) {
+void cuda_cls_gather_fwd(Act *out, const Act *inp, const int *first, int B, int C) {
     if (B <= 0 || C <= 0) return;
-    cls_gather_fwd_kernel<<<grid_for((size_t)B * C), 256>>>((bf16 *)out, (const bf16 *)inp, B,
-                                                            T, C);
+    cls_gather_kernel<<<grid_for((size_t)B * C), 256>>>((bf16 *)out, (const bf16 *)inp, first,
+                                                        B, C, 0);
     KERNEL_CHECK();
 }
 
-void cuda_cls_gather_bwd(Act *dinp, const Act *dout, int B, int T, int C) {
-    if (B <= 0 || T <= 0 || C <= 0) return;
-    cls_gather_bwd_kernel<<<grid_for((size_t)B * T * C), 256>>>((bf16 *)dinp,
-                                                                (const bf16 *)dout, B, T, C);
+void cuda_cls_gather_bwd(Act *dinp, const Act *dout, const int *first, int B, int N, int C) {
+    if (N <= 0 || C <= 0) return;
+    CUDA_CHECK(cudaMemsetAsync(dinp, 0, (size_t)N * C * sizeof(bf16)));
+    if (B <= 0) return;
+    cls_gather_kernel<<<grid_for((size_t)B * C), 256>>>((bf16 *)dinp, (const bf16 *)dout, first,
+                                                        B, C, 1);
     KERNEL_CHECK();
 }

@@ -1,6 +1,7 @@
 /* The whole model on CUDA against the CPU reference, for every family and head of the HF
  * fixtures: logits, loss and every parameter gradient after one forward/backward, then the
- * loss of 3 AdamW steps and the parameters after them. Thresholds from DESIGN.md (bf16 vs
+ * loss of 3 AdamW steps and the parameters after them; the classification fixtures also as
+ * packed batches (--unpadded). Thresholds from DESIGN.md (bf16 vs
  * fp32): activations 2e-2, gradients 5e-2. Exits 77 without a CUDA device. */
 #include <dirent.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static void read_case(const TensorSet *io, Case *c) {
     for (int i = 0; i < B * T; i++) lengths[i / T] += mask[i];
     free(mask);
     Batch b = {B, T, ints(io, "input_ids"), ints(io, "token_type_ids"), lengths, NULL, NULL,
-               ints(io, "start_positions"), ints(io, "end_positions")};
+               ints(io, "start_positions"), ints(io, "end_positions"), 0};
     const NamedTensor *labels = tensorset_find(io, "labels");
     if (labels && labels->dtype == DT_F32) {
         float *y = xmalloc(B * sizeof(float));
@@ -61,13 +62,17 @@ static void make(const char *dir, const Case *c, const Backend *be, Model *m) {
     free(path), free(w);
 }
 
-static void check_case(const char *dir) {
-    Error e;
-    char *io_path = strfmt("%s/io.safetensors", dir);
-    TensorSet io = {0};
-    if (safetensors_read(io_path, &io, &e) != 0) exit(1);
-    Case c;
-    read_case(&io, &c);
+/* the real rows of a padded [B*T] array, back to back (NULL stays NULL) */
+static int *pack(const int *x, const Batch *b) {
+    if (!x) return NULL;
+    int *p = xmalloc((size_t)b->B * b->T * sizeof(int)), k = 0;
+    for (int i = 0; i < b->B; i++)
+        for (int t = 0; t < b->lengths[i]; t++) p[k++] = x[i * b->T + t];
+    return p;
+}
+
+static void compare(const char *dir, const char *name, const Case *cs) {
+    Case c = *cs;
     Model cpu, gpu;
     make(dir, &c, backend_cpu(), &cpu);
     make(dir, &c, backend_cuda(), &gpu);
@@ -106,8 +111,7 @@ static void check_case(const char *dir) {
     model_get_params(&gpu, b);
     double err_params = rel_l2(b, a, n);
 
-    const char *name = dir + strlen(FIXTURES) + 1;
-    printf("%-20s logits %.2e loss %.2e grads %.2e step-losses %.2e params %.2e\n", name,
+    printf("%-27s logits %.2e loss %.2e grads %.2e step-losses %.2e params %.2e\n", name,
            err_logits, err_loss, err_grads, err_steps, err_params);
     CHECK(err_logits < 2e-2, "%s: logits %.3g", name, err_logits);
     CHECK(err_loss < 2e-2, "%s: loss %.3g", name, err_loss);
@@ -115,12 +119,36 @@ static void check_case(const char *dir) {
     CHECK(err_steps < 2e-2, "%s: losses after steps %.3g", name, err_steps);
     CHECK(err_params < 2e-2, "%s: parameters after 3 steps %.3g", name, err_params);
 
-    free(a), free(b), free(la), free(lb), free(io_path);
+    free(a), free(b), free(la), free(lb);
+    model_free(&cpu);
+    model_free(&gpu);
+}
+
+static void check_case(const char *dir) {
+    Error e;
+    char *io_path = strfmt("%s/io.safetensors", dir);
+    TensorSet io = {0};
+    if (safetensors_read(io_path, &io, &e) != 0) exit(1);
+    Case c;
+    read_case(&io, &c);
+    const char *name = dir + strlen(FIXTURES) + 1;
+    compare(dir, name, &c);
+    if (c.head != HEAD_QA) {
+        Case p = c;
+        p.b.packed = 1;
+        p.b.input_ids = pack(c.b.input_ids, &c.b);
+        p.b.token_type_ids = pack(c.b.token_type_ids, &c.b);
+        if (c.head == HEAD_TOKEN_CLS) p.b.labels = pack(c.b.labels, &c.b);
+        char *packed_name = strfmt("%s packed", name);
+        compare(dir, packed_name, &p);
+        free(packed_name);
+        free((void *)p.b.input_ids), free((void *)p.b.token_type_ids);
+        if (c.head == HEAD_TOKEN_CLS) free((void *)p.b.labels);
+    }
+    free(io_path);
     free((void *)c.b.input_ids), free((void *)c.b.token_type_ids), free((void *)c.b.lengths);
     free((void *)c.b.labels), free((void *)c.b.targets), free((void *)c.b.start_positions);
     free((void *)c.b.end_positions);
-    model_free(&cpu);
-    model_free(&gpu);
     tensorset_free(&io);
 }
 

@@ -351,17 +351,26 @@ static void test_dropout(size_t n, float p) {
     free_all();
 }
 
+/* B sequences of N rows: padded (first[b] = b*T) when T > 0, else packed at random offsets */
 static void test_cls_gather(int B, int T, int C) {
     char op[128];
     snprintf(op, sizeof op, "cls_gather B=%d T=%d C=%d", B, T, C);
-    size_t nin = (size_t)B * T * C, nout = (size_t)B * C;
+    int *first = malloc(B * sizeof(int)), N = 0;
+    for (int b = 0; b < B; b++) {
+        first[b] = N;
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        N += T > 0 ? T : 1 + (int)(rng % 9);
+    }
+    size_t nin = (size_t)N * C, nout = (size_t)B * C;
     float *x = rnd(nin, -1.0f, 1.0f), *dy = rnd(nout, -1.0f, 1.0f);
     float *c_out = hnew(nout), *c_dx = hnew(nin);
-    cpu->cls_gather_fwd(c_out, x, B, T, C);
-    cpu->cls_gather_bwd(c_dx, dy, B, T, C);
+    cpu->cls_gather_fwd(c_out, x, first, B, C);
+    cpu->cls_gather_bwd(c_dx, dy, first, B, N, C);
     void *g_out = g_poison_acts(nout), *g_dx = g_poison_acts(nin);
-    gpu->cls_gather_fwd(g_out, g_acts(x, nin), B, T, C);
-    gpu->cls_gather_bwd(g_dx, g_acts(dy, nout), B, T, C);
+    int *g_first = g_ints(first, B);
+    gpu->cls_gather_fwd(g_out, g_acts(x, nin), g_first, B, C);
+    gpu->cls_gather_bwd(g_dx, g_acts(dy, nout), g_first, B, N, C);
+    free(first);
     compare(op, "fwd", h_acts(g_out, nout), c_out, nout, 1e-7);
     compare(op, "bwd", h_acts(g_dx, nin), c_dx, nin, 1e-7);
     free_all();
@@ -543,6 +552,7 @@ int main(int argc, char **argv) {
     test_dropout(999, 0.0f);
     test_cls_gather(3, 13, 48);
     test_cls_gather(1, 7, 24);
+    test_cls_gather(5, 0, 32); /* packed */
 
     test_cross_entropy(32, 3, 0.0);
     test_cross_entropy(39, 29, 0.2);

@@ -73,7 +73,7 @@ static void read_inputs(const TensorSet *io, Inputs *in) {
 
 static Batch batch_of(const Inputs *in) {
     Batch b = {in->B, in->T, in->ids, in->types, in->lengths, in->labels, in->targets,
-               in->start, in->end};
+               in->start, in->end, 0};
     return b;
 }
 

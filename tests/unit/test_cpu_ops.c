@@ -446,7 +446,8 @@ static void test_residual_layernorm(float p) {
 
 typedef struct {
     size_t n;
-    int B, T, C; /* cls gather shape */
+    int B, N, C; /* cls gather: B sequences starting at rows first[b] of N */
+    const int *first;
     float *inp, *out, *R;
     Dropout d;
 } Elem;
@@ -459,7 +460,7 @@ static double dropout_loss(void *ctx) {
 
 static double cls_loss(void *ctx) {
     Elem *e = ctx;
-    be->cls_gather_fwd(e->out, e->inp, e->B, e->T, e->C);
+    be->cls_gather_fwd(e->out, e->inp, e->first, e->B, e->C);
     return dot(e->out, e->R, (size_t)e->B * e->C);
 }
 
@@ -510,17 +511,18 @@ static void test_dropout_grad(void) {
     free(e.inp), free(e.R), free(e.out), free(dinp);
 }
 
-static void test_cls_gather(void) {
-    Elem e = {.B = 3, .T = 4, .C = 5};
-    size_t nin = (size_t)e.B * e.T * e.C, nout = (size_t)e.B * e.C;
+/* first rows of a padded batch (b*T) or of a packed one (offsets) */
+static void test_cls_gather(int B, int N, const int *first) {
+    Elem e = {.B = B, .N = N, .C = 5, .first = first};
+    size_t nin = (size_t)e.N * e.C, nout = (size_t)e.B * e.C;
     e.inp = rand_floats(nin, -1, 1), e.R = rand_floats(nout, -1, 1), e.out = poisoned(nout);
     cls_loss(&e);
     int exact = 1;
     for (int b = 0; b < e.B; b++)
-        for (int c = 0; c < e.C; c++) exact &= e.out[b * e.C + c] == e.inp[b * e.T * e.C + c];
-    CHECK(exact, "cls_gather_fwd does not copy row 0 of each sequence");
+        for (int c = 0; c < e.C; c++) exact &= e.out[b * e.C + c] == e.inp[first[b] * e.C + c];
+    CHECK(exact, "cls_gather_fwd does not copy the first row of each sequence");
     float *dinp = poisoned(nin);
-    be->cls_gather_bwd(dinp, e.R, e.B, e.T, e.C);
+    be->cls_gather_bwd(dinp, e.R, e.first, e.B, e.N, e.C);
     check_grad("cls_gather dinp", e.inp, nin, dinp, 1e-2f, 1e-3, cls_loss, &e);
     free(e.inp), free(e.R), free(e.out), free(dinp);
 }
@@ -556,6 +558,7 @@ int main(void) {
     test_dropout_statistics(0.5f);
     test_dropout_identity();
     test_dropout_grad();
-    test_cls_gather();
+    test_cls_gather(3, 12, (const int[]){0, 4, 8});
+    test_cls_gather(3, 10, (const int[]){0, 1, 7});
     return test_exit("test_cpu_ops");
 }

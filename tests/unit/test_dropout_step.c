@@ -39,7 +39,7 @@ static void test_model_steps_draw_new_masks(void) {
     model_init_random(&m, 5);
     m.seed = 5;
     int ids[12] = {2, 7, 9, 11, 3, 0, 2, 13, 17, 19, 23, 3}, lengths[2] = {5, 6}, labels[2] = {0, 2};
-    Batch b = {2, 6, ids, NULL, lengths, labels, NULL, NULL, NULL};
+    Batch b = {2, 6, ids, NULL, lengths, labels, NULL, NULL, NULL, 0};
     float train[2], eval[2];
     for (int i = 0; i < 2; i++) {
         model_forward(&m, &b, 1, 1.0f);
