@@ -177,6 +177,11 @@ if [ -x "$build/run_seq_cls" ] && [ -d local/devdata/nsmc ]; then
         --max_steps 30 --logging_steps 10 --save_steps 10 --train_batch_size 16 --eval_batch_size 32 \
         --ckpt_dir /tmp/koe-ckpt
     tail -n 8 "$out/run_seq_cls.log"
+    run run_seq_cls_unpadded 120 "$build/run_seq_cls" --task nsmc --config_file koelectra-small-v3.json \
+        --data_dir local/devdata --vocab_file local/devdata/vocab.txt --model_config local/devdata/tiny.json \
+        --max_steps 30 --logging_steps 10 --save_steps 10 --train_batch_size 16 --eval_batch_size 32 \
+        --ckpt_dir /tmp/koe-ckpt-unpadded --unpadded
+    tail -n 8 "$out/run_seq_cls_unpadded.log"
 fi
 
 say "per-kernel GPU time, koelectra-base 32x128 (ncu)"
