@@ -209,12 +209,14 @@ static void first_rows(const Batch *b, int *first) {
     for (int i = 0; i < b->B; i++) first[i + 1] = first[i] + (b->packed ? b->lengths[i] : b->T);
 }
 
+/* also sets m->N, the batch's token rows */
 static void upload_batch(Model *m, const Batch *b) {
     const Backend *be = m->be;
     struct Acts *a = m->acts;
-    size_t N = m->N;
-    int *pos = xmalloc(N * sizeof(int)), *first = xmalloc((b->B + 1) * sizeof(int));
+    int *first = xmalloc((b->B + 1) * sizeof(int));
     first_rows(b, first);
+    size_t N = m->N = first[b->B];
+    int *pos = xmalloc(N * sizeof(int));
     position_ids(m, b, first, pos);
     be->to_device(a->first, first, (b->B + 1) * sizeof(int));
     free(first);
@@ -413,11 +415,6 @@ void model_forward(Model *m, const Batch *b, int train, float grad_scale) {
     m->B = b->B;
     m->T = b->T;
     m->packed = b->packed;
-    m->N = b->B * b->T;
-    if (b->packed) {
-        m->N = 0;
-        for (int i = 0; i < b->B; i++) m->N += b->lengths[i];
-    }
     m->training = train;
     m->micro_step++;
     m->be->range_push("forward");
