@@ -114,8 +114,8 @@ static uint64_t next(uint64_t *s) {
 
 static float *random_bf16(size_t n, float lo, float hi, uint64_t *s) {
     float *x = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        x[i] = bf16_round(lo + (hi - lo) * (float)((next(s) >> 40) * (1.0 / 16777216.0)));
+    fill_uniform(x, n, lo, hi, s);
+    for (size_t i = 0; i < n; i++) x[i] = bf16_round(x[i]);
     return x;
 }
 
