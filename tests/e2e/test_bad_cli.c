@@ -1,6 +1,7 @@
 /* Bad command lines: each gives one clear error line on stderr and exit code 1, never a
  * crash: unknown task, a task of another program, missing config file, unknown flag, a flag
- * without its value, a model path that does not exist, a config key of the wrong type. */
+ * without its value, a model path that does not exist, a config key of the wrong type,
+ * --unpadded for QA. */
 #include "e2e/e2e.h"
 
 typedef struct {
@@ -43,6 +44,8 @@ int main(void) {
         {"wrong-typed key", "learning_rate", {"run_seq_cls", "--task", "nsmc", "--config_file", bad}},
         {"wrong-typed override", "seed",
          {"run_squad", "--task", "korquad", "--config_file", "koelectra-small-v3.json", "--seed", "x7"}},
+        {"QA unpadded", "QA batches stay padded",
+         {"run_squad", "--task", "korquad", "--config_file", "koelectra-small-v3.json", "--unpadded"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *err = strfmt("%s/case%zu.err", x.root, i);
