@@ -32,7 +32,7 @@ int main(void) {
     const BadCase cases[] = {
         {"unknown task", "nsmc or korquad", {"seq_lengths", "--task", "nosuch"}},
         {"missing file", "no_such_file.txt",
-         {"seq_lengths", "--task", "nsmc", "--file", "no_such_file.txt"}},
+         {"seq_lengths", "--task", "nsmc", "--vocab", x.vocab, "--file", "no_such_file.txt"}},
         {"bad number", "--max-len", {"seq_lengths", "--task", "nsmc", "--max-len", "x"}},
         {"no histograms", "cannot open",
          {"attention_bench", "--lengths-only", "--lengths-dir", "no_such_dir"}},
