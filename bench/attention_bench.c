@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/ops.h"
 
 enum { NH = 12, HD = 64, C = NH * HD };

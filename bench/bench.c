@@ -34,12 +34,12 @@
 
 #include <omp.h>
 
-#include "host/config.h"
-#include "host/model.h"
-#include "host/seq_cls.h"
-#include "host/squad.h"
-#include "host/tasks.h"
-#include "host/tokenizer.h"
+#include "host/formats/config.h"
+#include "host/model/model.h"
+#include "host/tasks/seq_cls.h"
+#include "host/tasks/squad.h"
+#include "host/tasks/tasks.h"
+#include "host/text/tokenizer.h"
 
 typedef struct {
     const char *backend, *models, *shapes, *modes;
@@ -179,7 +179,7 @@ static int shape_batch(const Shape *sh, const char *model, const BenchArgs *a, i
 
 typedef struct {
     int *ids, *lengths, *labels, *start, *end;
-} BatchBuf;
+} PoolBuf;
 
 /* a v3 vocab id in the model's vocab: specials kept, the rest folded above them; never the
  * model's pad id on a real token (XLM-R's positions count non-pad ids) */
@@ -189,8 +189,8 @@ static int map_id(int id, const ModelConfig *c) {
 }
 
 /* batch k: rows k*B .. k*B+B-1 of the pool (wrapping), T = the pool's or the longest row's */
-static Batch make_batch(const Rows *r, int k, int B, int dynamic, const ModelConfig *c,
-                        BatchBuf *bb) {
+static Batch pool_batch(const Rows *r, int k, int B, int dynamic, const ModelConfig *c,
+                        PoolBuf *bb) {
     int T = 1;
     for (int i = 0; i < B; i++) {
         int row = (int)(((size_t)k * B + i) % r->n), len = r->lengths[row];
@@ -255,12 +255,12 @@ static double pct(const double *sorted, int n, double p) {
 
 /* n steps over batches k0.., each timed up to the loss read (which synchronises) */
 static Phase run_phase(Model *m, const Rows *r, int k0, int n, int B, int dynamic, int train,
-                       BatchBuf *bb) {
+                       PoolBuf *bb) {
     AdamWArgs adam = {5e-5f, 0.9f, 0.999f, 1e-8f, 0.0f, 1, 1.0f};
     Phase p = {.steps = n};
     double *times = xcalloc(n > 0 ? n : 1, sizeof(double));
     for (int s = 0; s < n; s++) {
-        Batch b = make_batch(r, k0 + s, B, dynamic, &m->cfg, bb);
+        Batch b = pool_batch(r, k0 + s, B, dynamic, &m->cfg, bb);
         double t0 = now_seconds();
         model_forward(m, &b, train, 1.0f);
         if (train) {
@@ -360,7 +360,7 @@ static int write_lengths(const BenchArgs *a, const Shape *sh, const Rows *r, int
 
 /* warm-up, timed train steps, one untimed then the timed eval steps, on the same batches */
 static void bench_mode(Model *m, const Rows *r, int B, int dynamic, double peak,
-                       const BenchArgs *a, BatchBuf *bb, Result *x) {
+                       const BenchArgs *a, PoolBuf *bb, Result *x) {
     run_phase(m, r, 0, a->warmup, B, dynamic, 1, bb);
     x->train = run_phase(m, r, a->warmup, a->steps, B, dynamic, 1, bb);
     run_phase(m, r, a->warmup, 1, B, dynamic, 0, bb);
@@ -385,7 +385,7 @@ static int bench_one(const char *model, const Shape *sh, const Backend *be, cons
     shape_rows(sh, a, &r);
     if (a->lengths_dir && write_lengths(a, sh, &r, B, &e) != 0)
         fprintf(stderr, "warning: %s\n", e.msg);
-    BatchBuf bb = {xmalloc(sizeof(int) * B * sh->T), xmalloc(sizeof(int) * B),
+    PoolBuf bb = {xmalloc(sizeof(int) * B * sh->T), xmalloc(sizeof(int) * B),
                    xmalloc(sizeof(int) * B), xmalloc(sizeof(int) * B), xmalloc(sizeof(int) * B)};
     double peak = a->peak_tflops > 0 ? a->peak_tflops
                   : strcmp(be->name, "cpu")  ? card_peak_tflops(a->device_name) : 0;

@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/seq_cls.h"
-#include "host/squad.h"
-#include "host/tasks.h"
-#include "host/tokenizer.h"
+#include "host/tasks/seq_cls.h"
+#include "host/tasks/squad.h"
+#include "host/tasks/tasks.h"
+#include "host/text/tokenizer.h"
 
 typedef struct {
     const char *task, *file, *vocab, *out;

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "host/seq_cls.h"
-#include "host/tasks.h"
-#include "host/tokenizer.h"
+#include "host/tasks/seq_cls.h"
+#include "host/tasks/tasks.h"
+#include "host/text/tokenizer.h"
 
 typedef struct {
     const char *file, *vocab, *task, *dump;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch + HF transformers baseline for bench/bench.c: the same models (shapes of
-host/model_config.c's built-in table), the same heads, batches and step (forward + backward +
+host/model/model_config.c's built-in table), the same heads, batches and step (forward + backward +
 clip + AdamW), with random weights, in three precision modes:
 
   fp32     float32, eager attention: as the original benchmark ran
@@ -42,7 +42,7 @@ from transformers import (BertConfig, BertForQuestionAnswering, BertForSequenceC
 
 BERT_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                  intermediate_size=3072)
-# name: (config class, (seq-cls class, QA class), config kwargs) as host/model_config.c's table
+# name: (config class, (seq-cls class, QA class), config kwargs) as host/model/model_config.c's table
 MODELS = {
     "koelectra-small": (ElectraConfig, (ElectraForSequenceClassification, ElectraForQuestionAnswering),
                         dict(vocab_size=32200, embedding_size=128, hidden_size=256,

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/tokenizer.h"
-#include "host/util.h"
+#include "host/text/tokenizer.h"
+#include "host/base/util.h"
 
 /* an invariant the code under test promises; failing it is a finding like a crash */
 #define FUZZ_ASSERT(cond)                                                                   \

@@ -3,8 +3,8 @@
  * modes with the small vocabulary, and the evaluation features are post-processed with
  * logits drawn from the input's hash. Errors are fine, crashes and broken promises are not. */
 #include "fuzz/fuzz_common.h"
-#include "host/squad.h"
-#include "host/tasks.h"
+#include "host/tasks/squad.h"
+#include "host/tasks/tasks.h"
 
 static uint64_t hash_bytes(const uint8_t *data, size_t n) {
     uint64_t h = 1469598103934665603ull;

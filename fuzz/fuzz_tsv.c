@@ -3,8 +3,8 @@
  * a NER file that reads is turned into features with the small vocabulary. Either an error
  * line or examples that keep the readers' promises; never a crash. */
 #include "fuzz/fuzz_common.h"
-#include "host/ner_features.h"
-#include "host/tasks.h"
+#include "host/tasks/ner_features.h"
+#include "host/tasks/tasks.h"
 
 static const char *const SEQ_CLS_TASKS[] = {"nsmc", "kornli", "paws", "korsts",
                                             "question-pair", "hate-speech"};

@@ -21,7 +21,7 @@ CC=${CC:-$(command -v clang-14 || command -v clang)}
 CXX=${CXX:-$(command -v clang++-14 || command -v clang++)}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-g -O1 -std=gnu11 -Wall -Wextra -I. -I/usr/include/cjson $SAN"
-SOURCES="util tokenizer wordpiece tasks squad squad_predict ner_features"
+SOURCES="base/util text/tokenizer text/wordpiece tasks/tasks tasks/squad tasks/squad_predict tasks/ner_features"
 
 die() { echo "run_fuzzers: $*" >&2; exit 2; }
 [ -n "$CC" ] && [ -n "$CXX" ] || die "clang not found (apt-get install clang-14 libclang-rt-14-dev)"
@@ -30,10 +30,10 @@ mkdir -p "$OUT/obj" "$OUT/crashes" || die "cannot make $OUT"
 build() {
     local objs=() s
     for s in $SOURCES; do
-        "$CC" $CFLAGS -fsanitize=fuzzer-no-link -c "host/$s.c" -o "$OUT/obj/$s.o" || return 1
-        objs+=("$OUT/obj/$s.o")
+        "$CC" $CFLAGS -fsanitize=fuzzer-no-link -c "host/$s.c" -o "$OUT/obj/${s#*/}.o" || return 1
+        objs+=("$OUT/obj/${s#*/}.o")
     done
-    "$CXX" -g -O1 -std=c++17 -I. $SAN -fsanitize=fuzzer-no-link -c host/spm.cc \
+    "$CXX" -g -O1 -std=c++17 -I. $SAN -fsanitize=fuzzer-no-link -c host/text/spm.cc \
         -o "$OUT/obj/spm.o" || return 1
     objs+=("$OUT/obj/spm.o")
     for t in $TARGETS; do

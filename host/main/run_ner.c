@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/metrics.h"
-#include "host/ner_features.h"
-#include "host/run.h"
+#include "host/tasks/metrics.h"
+#include "host/tasks/ner_features.h"
+#include "host/main/run.h"
 
 /* EvalFn: t->task is the TaskInfo */
 static void ner_evaluate(Trainer *t, const Features *f, Metrics *out) {

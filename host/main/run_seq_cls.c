@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "host/run.h"
-#include "host/seq_cls.h"
+#include "host/main/run.h"
+#include "host/tasks/seq_cls.h"
 
 /* reads one split ("" = none) and encodes it */
 static int load_split(Run *r, const char *file, ExampleSet *ex, Features *f, Error *e) {

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/metrics.h"
-#include "host/run.h"
-#include "host/squad.h"
+#include "host/tasks/metrics.h"
+#include "host/main/run.h"
+#include "host/tasks/squad.h"
 
 /* what the EvalFn needs besides the features */
 typedef struct {

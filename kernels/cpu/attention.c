@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
 
 /* Where one (b,h) lives: its query rows start at row `row0` of qkv [*,3C] and of an output

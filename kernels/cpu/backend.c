@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
 
 static void *cpu_alloc(size_t bytes) { return xcalloc(1, bytes); }

@@ -4,7 +4,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
 
 /* x[C] = wte[ids[n]] + wpe[pos[n]] (+ wtt[types[n]]) */

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
 
 void layernorm_row_fwd(float *out, float *mean, float *rstd, const float *x, const float *w,

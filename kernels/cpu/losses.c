@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
 
 #define IGNORE_INDEX (-100)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
 
 #define INV_SQRT2 0.70710678118654752f

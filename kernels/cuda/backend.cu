@@ -7,7 +7,7 @@
 #include "kernels/cuda/common.cuh"
 
 extern "C" {
-#include "host/util.h"
+#include "host/base/util.h"
 }
 
 /* ---- memory ---- */

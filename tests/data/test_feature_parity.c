@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/ner_features.h"
-#include "host/squad.h"
+#include "host/tasks/ner_features.h"
+#include "host/tasks/squad.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/features/"

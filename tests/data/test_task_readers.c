@@ -5,7 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "host/tasks.h"
+#include "host/tasks/tasks.h"
 #include "test.h"
 
 static uint64_t fnv1a(uint64_t h, const char *s, size_t n) {

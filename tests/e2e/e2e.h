@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "host/tasks.h"
-#include "host/util.h"
+#include "host/tasks/tasks.h"
+#include "host/base/util.h"
 #include "test.h"
 
 #define E2E_VOCAB "../shared/vocab/koelectra-base-v3-discriminator/vocab.txt"

@@ -2,8 +2,8 @@
  * and the checkpoint it names as the last good one is intact: it loads. */
 #include "e2e/e2e.h"
 
-#include "host/model.h"
-#include "host/model_config.h"
+#include "host/model/model.h"
+#include "host/model/model_config.h"
 
 int main(void) {
     E2E x;

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/checkpoint.h"
-#include "host/model.h"
+#include "host/formats/checkpoint.h"
+#include "host/model/model.h"
 #include "test.h"
 
 #define STEPS 6

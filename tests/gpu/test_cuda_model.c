@@ -6,8 +6,8 @@
 #include <dirent.h>
 #include <string.h>
 
-#include "host/checkpoint.h"
-#include "host/model.h"
+#include "host/formats/checkpoint.h"
+#include "host/model/model.h"
 #include "test.h"
 
 #define FIXTURES "tests/fixtures/model"

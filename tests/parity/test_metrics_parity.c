@@ -4,7 +4,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-#include "host/metrics.h"
+#include "host/tasks/metrics.h"
 #include "test.h"
 
 #define TOL 1e-9

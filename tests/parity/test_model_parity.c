@@ -5,9 +5,9 @@
 #include <dirent.h>
 #include <string.h>
 
-#include "host/checkpoint.h"
-#include "host/model.h"
-#include "host/schedule.h"
+#include "host/formats/checkpoint.h"
+#include "host/model/model.h"
+#include "host/train/schedule.h"
 #include "test.h"
 
 #define TOL 1e-4

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "host/tokenizer.h"
-#include "host/tokenizer_internal.h"
+#include "host/text/tokenizer.h"
+#include "host/text/tokenizer_internal.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/tokenizer/"

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/util.h"
+#include "host/base/util.h"
 #include "kernels/ops.h"
 #include "kernels/rng.h"
 #include "tests/test.h"

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/checkpoint.h"
-#include "host/model.h"
+#include "host/formats/checkpoint.h"
+#include "host/model/model.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/ckpt/"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/config.h"
+#include "host/formats/config.h"
 #include "test.h"
 
 static const char *TASKS[] = {"nsmc", "kornli", "paws", "korsts", "question-pair",

@@ -3,7 +3,7 @@
  * and a model's training forwards at successive steps must draw different masks. */
 #include <string.h>
 
-#include "host/model.h"
+#include "host/model/model.h"
 #include "kernels/rng.h"
 #include "test.h"
 

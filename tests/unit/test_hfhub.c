@@ -8,7 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "host/checkpoint.h"
+#include "host/formats/checkpoint.h"
 #include "test.h"
 
 static void touch(const char *dir, const char *file) {

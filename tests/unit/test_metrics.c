@@ -1,7 +1,7 @@
 /* Metrics on small hand-worked cases (the parity test covers the Python libraries). */
 #include <string.h>
 
-#include "host/metrics.h"
+#include "host/tasks/metrics.h"
 #include "test.h"
 
 static int near(double a, double b) { return fabs(a - b) < 1e-12; }

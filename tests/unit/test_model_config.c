@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/model_config.h"
+#include "host/model/model_config.h"
 #include "test.h"
 
 static char tmpdir[] = "/tmp/koe_test_model_config_XXXXXX";

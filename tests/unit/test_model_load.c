@@ -4,8 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/checkpoint.h"
-#include "host/model.h"
+#include "host/formats/checkpoint.h"
+#include "host/model/model.h"
 #include "test.h"
 
 #define DIR "tests/fixtures/model/electra_seqcls"

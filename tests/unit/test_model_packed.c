@@ -4,7 +4,7 @@
  * pack. XLM-R checks the position ids, which count from pad_id + 1. */
 #include <string.h>
 
-#include "host/model.h"
+#include "host/model/model.h"
 #include "test.h"
 
 enum { B = 3, T = 7 };

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/ner_features.h"
+#include "host/tasks/ner_features.h"
 #include "test.h"
 
 static const char *VOCAB = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nabc\n##d\n##e\nx\ny\n";

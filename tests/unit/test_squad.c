@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/squad.h"
+#include "host/tasks/squad.h"
 #include "test.h"
 
 static const char *VOCAB =

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/tasks.h"
+#include "host/tasks/tasks.h"
 #include "test.h"
 
 static char dir[] = "/tmp/koe_tasks_XXXXXX";

@@ -1,0 +1,213 @@
+#define _GNU_SOURCE
+#include "host/main/run.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/formats/checkpoint.h"
+
+static void print_help(const char *program, const char *config_hint) {
+    fprintf(stderr,
+            "usage: %s --task TASK --config_file FILE [--config_dir DIR] [--KEY VALUE ...]\n"
+            "\n"
+            "Runs the KoELECTRA benchmark's finetuning procedure for TASK with the original's\n"
+            "config file DIR/TASK/FILE (DIR defaults to configs), e.g.\n"
+            "  %s --task %s --config_file koelectra-small-v3.json\n"
+            "\n"
+            "Any config key can be overridden: --max_steps 100 --seed 7 --data_dir DIR\n"
+            "--model_name_or_path PATH --no_cuda true --learning_rate 3e-5 ...\n"
+            "Data is read from data_dir/TASK/, else $KOELECTRA_DATA_DIR/TASK/.\n"
+            "\n"
+            "Options of this implementation:\n"
+            "  --vocab_file PATH             vocabulary (file or folder) when the model folder\n"
+            "                                has none, e.g. ../shared/vocab/koelectra-v1/vocab.txt\n"
+            "  --model_config FILE           an HF config.json giving the architecture\n"
+            "                                (weights are then random unless found)\n"
+            "  --pad_to_max_length           pad every batch to max_seq_len as the original\n"
+            "                                (default: pad to the longest sequence in the batch)\n"
+            "  --unpadded                    pack each batch's real tokens, no padding at all\n"
+            "                                (faster; not for QA, whose loss reads the padding)\n"
+            "  --resume_from_checkpoint DIR  continue a run from one of its checkpoints\n"
+            "  --help                        this text\n",
+            program, program, config_hint);
+}
+
+static int kind_allowed(const TaskInfo *t, const TaskKind *kinds, int n) {
+    for (int i = 0; i < n; i++)
+        if (t->kind == kinds[i]) return 1;
+    return 0;
+}
+
+/* the config path: config_dir/task/config_file, or config_file itself when that exists */
+static char *config_path(const char *dir, const char *task, const char *file) {
+    if (strchr(file, '/') && file_exists(file)) return xstrdup(file);
+    return strfmt("%s/%s/%s", dir, task, file);
+}
+
+/* the options that take no value */
+static int is_flag(const char *arg) {
+    return !strcmp(arg, "--pad_to_max_length") || !strcmp(arg, "--unpadded");
+}
+
+int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
+              int n_kinds, Error *e) {
+    memset(r, 0, sizeof *r);
+    const char *task = NULL, *file = NULL, *dir = "configs";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_help(program, kinds[0] == TASK_NER ? "naver-ner" : kinds[0] == TASK_QA ? "korquad" : "nsmc");
+            return 1;
+        }
+    /* first pass: the config's location */
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--task")) task = argv[i + 1];
+        else if (!strcmp(argv[i], "--config_file")) file = argv[i + 1];
+        else if (!strcmp(argv[i], "--config_dir")) dir = argv[i + 1];
+        else if (is_flag(argv[i])) i--; /* a flag without a value */
+    }
+    if (!task) return errorf(e, "%s: --task is required (see --help)", program);
+    if (!file) return errorf(e, "%s: --config_file is required (see --help)", program);
+    r->task = task_find(task);
+    if (!r->task) return errorf(e, "%s: --task: unknown task '%s'", program, task);
+    if (!kind_allowed(r->task, kinds, n_kinds))
+        return errorf(e, "%s: --task: '%s' is not a task this program runs", program, task);
+    char *path = config_path(dir, task, file);
+    int rc = train_args_load(path, &r->args, e);
+    free(path);
+    if (rc != 0) return -1;
+    /* second pass: overrides */
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i];
+        if (is_flag(k)) {
+            r->layout = !strcmp(k, "--unpadded") ? LAYOUT_PACKED : LAYOUT_MAX_LENGTH;
+            continue;
+        }
+        if (strncmp(k, "--", 2) != 0) return errorf(e, "%s: unexpected argument '%s'", program, k);
+        if (i + 1 >= argc) return errorf(e, "%s: %s needs a value", program, k);
+        const char *v = argv[++i];
+        if (!strcmp(k, "--task") || !strcmp(k, "--config_file") || !strcmp(k, "--config_dir")) continue;
+        else if (!strcmp(k, "--resume_from_checkpoint")) r->resume_from = v;
+        else if (!strcmp(k, "--vocab_file")) r->vocab_file = v;
+        else if (!strcmp(k, "--model_config")) r->model_config = v;
+        else if (train_args_set(&r->args, k + 2, v, e) != 0) return -1;
+    }
+    if (r->layout == LAYOUT_PACKED && r->task->kind == TASK_QA)
+        return errorf(e, "%s: --unpadded: QA batches stay padded (HF's QA loss and answer "
+                         "search read the padding positions)", program);
+    if (strcmp(r->args.task, task) != 0)
+        return errorf(e, "%s: --task %s but the config is for task '%s'", program, task, r->args.task);
+    if (train_args_validate(&r->args, program, e) != 0) return -1;
+    /* the original writes to ckpt_dir/output_dir */
+    char *out = strfmt("%s/%s", r->args.ckpt_dir, r->args.output_dir);
+    snprintf(r->args.output_dir, sizeof r->args.output_dir, "%s", out);
+    free(out);
+    return 0;
+}
+
+char *run_data_path(const Run *r, const char *file) {
+    if (!file || !file[0]) return NULL;
+    char *p = strfmt("%s/%s/%s", r->args.data_dir, r->task->name, file);
+    const char *env = getenv("KOELECTRA_DATA_DIR");
+    if (!file_exists(p) && env) {
+        free(p);
+        p = strfmt("%s/%s/%s", env, r->task->name, file);
+    }
+    return p;
+}
+
+/* the architecture: --model_config, else the model folder's config.json, else the table */
+static int resolve_config(Run *r, Error *e) {
+    ModelFamily family;
+    if (model_family_of(r->args.model_type, &family, e) != 0) return -1;
+    if (r->model_config) return model_config_read_as(r->model_config, family, &r->cfg, e);
+    if (r->model_dir) {
+        char *p = strfmt("%s/config.json", r->model_dir);
+        int rc = model_config_read_as(p, family, &r->cfg, e);
+        free(p);
+        return rc;
+    }
+    return model_config_builtin(r->args.model_type, &r->cfg, e);
+}
+
+static int resolve_tokenizer(Run *r, Error *e) {
+    if (r->vocab_file) {
+        char *copy = xstrdup(r->vocab_file);
+        r->vocab_dir = dir_exists(r->vocab_file) ? xstrdup(r->vocab_file) : xstrdup(dirname(copy));
+        free(copy);
+    } else if (r->model_dir) {
+        r->vocab_dir = xstrdup(r->model_dir);
+    } else {
+        return errorf(e, "%s: model not found and no --vocab_file given: the tokenizer needs a "
+                      "vocabulary (for KoELECTRA: --vocab_file ../shared/vocab/koelectra-v1/vocab.txt)",
+                      r->args.model_name_or_path);
+    }
+    r->tok = tokenizer_open_dir(r->vocab_dir, r->args.model_type, r->args.do_lower_case, e);
+    return r->tok ? 0 : -1;
+}
+
+/* a local path rather than a hub name ("owner/name" or "name") */
+static int looks_like_path(const char *s) {
+    const char *slash = strchr(s, '/');
+    return s[0] == '/' || s[0] == '.' || s[0] == '~' || (slash && strchr(slash + 1, '/'));
+}
+
+int run_setup(Run *r, Error *e) {
+    Error miss;
+    const char *name = r->args.model_name_or_path;
+    r->model_dir = hf_resolve_model(name, &miss);
+    if (!r->model_dir && (dir_exists(name) || looks_like_path(name))) {
+        if (!dir_exists(name)) return errorf(e, "%s: model_name_or_path does not exist", name);
+        return errorf(e, "%s", miss.msg);
+    }
+    if (r->model_dir) r->weights = hf_weights_file(r->model_dir);
+    if (!r->weights)
+        fprintf(stderr, "warning: no pretrained weights for %s (%s); training from RANDOM "
+                "initialisation: results will not match the benchmark\n",
+                r->args.model_name_or_path, r->model_dir ? "no weights file in the folder" : miss.msg);
+    if (resolve_config(r, e) != 0 || resolve_tokenizer(r, e) != 0) return -1;
+    if (tokenizer_vocab_size(r->tok) > r->cfg.vocab_size)
+        return errorf(e, "%s: the tokenizer has %d tokens but the model's vocab_size is %d",
+                      r->vocab_dir, tokenizer_vocab_size(r->tok), r->cfg.vocab_size);
+    r->be = r->args.no_cuda ? NULL : backend_cuda();
+    if (!r->be) {
+        if (!r->args.no_cuda) fprintf(stderr, "note: no CUDA device; running on the CPU\n");
+        r->be = backend_cpu();
+    }
+    fprintf(stderr, "model %s (%s, %d layers, hidden %d), tokenizer %s, backend %s\n",
+            r->args.model_name_or_path, r->cfg.model_type, r->cfg.num_layers, r->cfg.hidden_size,
+            r->vocab_dir, r->be->name);
+    return 0;
+}
+
+static int create_model(Run *r, Model *m, HeadKind head, int num_labels, Error *e) {
+    const TrainArgs *a = &r->args;
+    int max_B = a->train_batch_size > a->eval_batch_size ? a->train_batch_size : a->eval_batch_size;
+    if (model_create(m, &r->cfg, head, num_labels, r->be, max_B, a->max_seq_len, e) != 0) return -1;
+    if (r->weights) return model_load(m, r->weights, (uint64_t)a->seed, e);
+    model_init_random(m, (uint64_t)a->seed);
+    return 0;
+}
+
+int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Error *e) {
+    Model m = {0};
+    int rc = create_model(r, &m, head, num_labels, e);
+    if (rc == 0) {
+        t->args = &r->args;
+        t->model = &m;
+        t->tok = r->tok;
+        t->vocab_dir = r->vocab_dir;
+        if (r->layout != LAYOUT_DYNAMIC) t->layout = r->layout;
+        t->resume_from = r->resume_from;
+        t->time.tokenize = now_seconds() - t0;
+        rc = trainer_run(t, e);
+    }
+    model_free(&m);
+    return rc;
+}
+
+void run_free(Run *r) {
+    free(r->model_dir), free(r->weights), free(r->vocab_dir);
+    tokenizer_free(r->tok);
+}

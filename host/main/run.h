@@ -1,0 +1,43 @@
+/* What run_seq_cls, run_ner and run_squad share: the command line (the original's
+ * --task/--config_dir/--config_file plus --key value overrides of any config key), finding
+ * the data, the model (HF folder, HF cache, or the documented architecture with random
+ * weights), the tokenizer and the backend. */
+#ifndef KOE_RUN_H
+#define KOE_RUN_H
+
+#include "host/formats/config.h"
+#include "host/model/model.h"
+#include "host/tasks/tasks.h"
+#include "host/text/tokenizer.h"
+#include "host/train/train.h"
+
+typedef struct {
+    TrainArgs args;
+    const TaskInfo *task;
+    BatchLayout layout;       /* --pad_to_max_length, --unpadded; else dynamic */
+    const char *resume_from;  /* --resume_from_checkpoint */
+    const char *vocab_file;   /* --vocab_file: a vocabulary file or a folder of tokenizer files */
+    const char *model_config; /* --model_config: an HF config.json that sets the architecture */
+    char *model_dir;          /* the resolved HF folder, or NULL */
+    char *weights;            /* its weights file, or NULL (random init) */
+    char *vocab_dir;          /* folder the tokenizer files came from */
+    ModelConfig cfg;
+    const Backend *be;
+    Tokenizer *tok;
+} Run;
+
+/* parses argv; `kinds` lists the task kinds this program runs. Prints --help and returns 1
+ * when asked; returns -1 with e filled on bad input. */
+int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
+              int n_kinds, Error *e);
+/* resolves the model, tokenizer and backend (printing what was chosen) */
+int run_setup(Run *r, Error *e);
+/* data_dir/task/file, falling back to $KOELECTRA_DATA_DIR/task/file; NULL for "" */
+char *run_data_path(const Run *r, const char *file);
+/* creates the model (sized for the larger of the train and eval batches, max_seq_len long),
+ * loads or initialises its weights, runs t and frees the model. The caller has set t's data,
+ * EvalFn and task context; t0 is when reading and tokenising started. */
+int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Error *e);
+void run_free(Run *r);
+
+#endif

@@ -1,0 +1,60 @@
+/* The original's training procedure (run_seq_cls.py / run_ner.py / run_squad.py train()):
+ * seeded random sampling, gradient accumulation, linear warmup/decay, clipping, evaluation
+ * every logging_steps, checkpoints every save_steps; plus what a user of a long run wants:
+ * a progress line, a JSONL log, resumable checkpoints and a timing summary. */
+#ifndef KOE_TRAIN_H
+#define KOE_TRAIN_H
+
+#include <stdio.h>
+
+#include "host/formats/config.h"
+#include "host/tasks/metrics.h"
+#include "host/model/model.h"
+#include "host/text/tokenizer.h"
+
+#include "host/train/batch.h"
+
+typedef struct Trainer Trainer;
+
+/* task-specific evaluation of the model on f: fills the metrics the original reports */
+typedef void (*EvalFn)(Trainer *t, const Features *f, Metrics *out);
+
+typedef struct {
+    double tokenize, train, eval, checkpoint;
+} Timings;
+
+struct Trainer {
+    TrainArgs *args;
+    Model *model;
+    const Tokenizer *tok;
+    const char *vocab_dir; /* tokenizer files copied into checkpoints */
+    const Features *train, *dev, *test;
+    EvalFn evaluate;
+    const void *task; /* the EvalFn's own context (TaskInfo, QA examples, ...) */
+    BatchLayout layout;
+    const char *resume_from; /* checkpoint folder or NULL */
+    FILE *log;               /* output_dir/log.jsonl */
+    Timings time;
+    int global_step;
+    double train_loss_sum;     /* the original's tr_loss */
+    long samples_seen;         /* over the whole run, resumes included */
+    long samples_seen_run;     /* in this process, for throughput */
+    char *last_checkpoint;     /* newest checkpoint folder written */
+    Metrics *test_evals;       /* test results during training, by step, reused at the end */
+    int *test_eval_steps, n_test_evals;
+    /* hooks for run_ner / run_squad; all zero gives run_seq_cls's behaviour */
+    int first_step;              /* global_step before the first update: run_squad.py starts
+                                    at 1, so its step N has had N - 1 updates */
+    int eval_step;               /* the step the current EvalFn call evaluates */
+};
+
+/* the whole run as the original's main(): train (if do_train), then evaluate every
+ * checkpoint on test (if do_eval) and write eval_results.txt and results.json */
+int trainer_run(Trainer *t, Error *e);
+
+/* runs the model over f in eval_batch_size batches (no dropout) and returns the logits laid
+ * out as [n, rows, L] with rows = 1 (seq cls) or max_len (token heads); padding rows are 0.
+ * *loss receives the mean eval loss over batches when f has labels. */
+float *trainer_predict(Trainer *t, const Features *f, double *loss);
+
+#endif
