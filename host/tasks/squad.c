@@ -208,15 +208,16 @@ static int improve_span(const Tokenizer *t, const char *context, const QaDoc *d,
 
 /* SquadExample's answer words and the feature code's sub-token span of the first answer.
  * Returns 1 when the question is kept, 0 when HF skips it, -1 on an error. */
-static int answer_span(const Tokenizer *t, const QaExample *ex, const Chars *c, const QaDoc *d,
-                       int *tok_start, int *tok_end, Error *e) {
-    if (ex->n_answers < 1) return errorf(e, "question '%s': training needs an answer", ex->id);
+static int answer_span(const Tokenizer *t, const char *file, const QaExample *ex,
+                       const Chars *c, const QaDoc *d, int *tok_start, int *tok_end, Error *e) {
+    if (ex->n_answers < 1)
+        return errorf(e, "%s: question '%s': training needs an answer", file, ex->id);
     const char *answer = ex->answer_texts[0];
     int start_char = ex->answer_starts[0], alen = 0;
     for (const char *p = answer; *p; p++) alen += (*p & 0xC0) != 0x80;
     if (start_char >= c->ncp)
-        return errorf(e, "question '%s': answer_start %d is past its context (%d characters)",
-                      ex->id, start_char, c->ncp);
+        return errorf(e, "%s: question '%s': answer_start %d is past its context (%d "
+                      "characters)", file, ex->id, start_char, c->ncp);
     int end_char = start_char + alen - 1 < c->ncp - 1 ? start_char + alen - 1 : c->ncp - 1;
     int sw = c->cp_word[start_char], ew = c->cp_word[py_index(end_char, c->ncp)];
 
@@ -227,8 +228,9 @@ static int answer_span(const Tokenizer *t, const QaExample *ex, const Chars *c, 
     if (!found) return 0;
 
     int si = py_index(sw, d->n_words);
-    if (si < 0) return errorf(e, "question '%s': answer_start %d is in no word", ex->id,
-                              start_char);
+    if (si < 0)
+        return errorf(e, "%s: question '%s': answer_start %d is in no word", file, ex->id,
+                      start_char);
     *tok_start = d->word_to_sub[si];
     *tok_end = ew < d->n_words - 1 ? d->word_to_sub[ew + 1] - 1 : d->n_sub - 1;
     return improve_span(t, ex->context, d, answer, tok_start, tok_end, e) ? -1 : 1;
@@ -334,6 +336,11 @@ static void make_windows(Builder *b, const QaDoc *d, const int *q, int nq, int e
 
 /* ------------------------------------------------------------------ the set */
 
+/* the file the questions came from, for messages */
+static const char *qa_source(const QaExampleSet *set) {
+    return set->source ? set->source : "korquad";
+}
+
 static int question_features(Builder *b, const QaExampleSet *set, int i, QaFeatures *f,
                              Error *e) {
     const QaExample *ex = &set->items[i];
@@ -346,7 +353,7 @@ static int question_features(Builder *b, const QaExampleSet *set, int i, QaFeatu
     const QaDoc *d = &f->docs[f->n_docs - 1];
     int tok_start = -1, tok_end = -1;
     if (b->a->is_training) {
-        int kept = answer_span(b->t, ex, &b->chars, d, &tok_start, &tok_end, e);
+        int kept = answer_span(b->t, qa_source(set), ex, &b->chars, d, &tok_start, &tok_end, e);
         if (kept < 0) return -1;
         if (!kept) {
             f->n_skipped++;
@@ -358,8 +365,8 @@ static int question_features(Builder *b, const QaExampleSet *set, int i, QaFeatu
     if (nq > b->a->max_query_length) nq = b->a->max_query_length;
     if (b->a->max_seq_length - nq - b->pair <= 0) {
         free(q);
-        return errorf(e, "question '%s': max_seq_length %d leaves no room for the document "
-                      "after %d query tokens", ex->id, b->a->max_seq_length, nq);
+        return errorf(e, "%s: question '%s': max_seq_length %d leaves no room for the document "
+                      "after %d query tokens", qa_source(set), ex->id, b->a->max_seq_length, nq);
     }
     make_windows(b, d, q ? q : (int[1]){0}, nq, i, tok_start, tok_end, f);
     free(q);

@@ -4,6 +4,7 @@
 #include "host/tasks/tasks.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,17 +124,29 @@ typedef struct {
     int lineno; /* 1-based number of the line last returned */
 } LineReader;
 
+/* the 1-based line of byte offset at */
+static int line_at(const char *buf, size_t at) {
+    int line = 1;
+    for (size_t i = 0; i < at; i++) line += buf[i] == '\n';
+    return line;
+}
+
+/* whole file, valid UTF-8 without NUL bytes (a NUL would silently end a field: "1\0junk"
+ * would read as the label "1") */
 static int lines_open(LineReader *r, const char *path, Error *e) {
     size_t len;
     r->path = path;
     r->lineno = 0;
     if (read_file(path, &r->buf, &len, e)) return -1;
     size_t bad = utf8_invalid_at((unsigned char *)r->buf, len);
-    if (bad < len) {
-        int line = 1;
-        for (size_t i = 0; i < bad; i++) line += r->buf[i] == '\n';
-        errorf(e, "%s:%d: invalid UTF-8 (byte 0x%02x at offset %zu)", path, line,
-               (unsigned char)r->buf[bad], bad);
+    const char *nul = memchr(r->buf, 0, len);
+    if (bad < len)
+        errorf(e, "%s:%d: invalid UTF-8 (byte 0x%02x at offset %zu)", path,
+               line_at(r->buf, bad), (unsigned char)r->buf[bad], bad);
+    else if (nul)
+        errorf(e, "%s:%d: NUL byte at offset %zu (not a text file?)", path,
+               line_at(r->buf, (size_t)(nul - r->buf)), (size_t)(nul - r->buf));
+    if (bad < len || nul) {
         free(r->buf);
         r->buf = NULL;
         return -1;
@@ -204,6 +217,9 @@ static int parse_row(const TaskInfo *t, LineReader *r, char *line, int row, Exam
     if (t->kind == TASK_REGRESSION) {
         if (parse_score(label, &ex->score))
             return errorf(e, "%s:%d: score '%s' is not a number", r->path, r->lineno, label);
+        if (!isfinite(ex->score)) /* nan, inf, 1e39: Python takes them, the loss becomes nan */
+            return errorf(e, "%s:%d: score '%s' is not a finite float32", r->path, r->lineno,
+                          label);
     } else if ((ex->label = task_label_id(t, label)) < 0) {
         return errorf(e, "%s:%d: label '%s' is not one of %s's labels", r->path, r->lineno,
                       label, t->name);
@@ -413,6 +429,7 @@ int read_qa_examples(const char *path, QaExampleSet *out, Error *e) {
     if (bad < len) return errorf(e, "%s: offset %zu: invalid UTF-8", path, bad);
     if (!root) return errorf(e, "%s: not valid JSON", path);
     out->json = root;
+    out->source = xstrdup(path);
     const cJSON *data = json_array(root, "data"), *article;
     if (!data) {
         free_qa_examples(out);
@@ -440,5 +457,6 @@ void free_qa_examples(QaExampleSet *s) {
     }
     free(s->items);
     cJSON_Delete(s->json);
+    free(s->source);
     memset(s, 0, sizeof *s);
 }

@@ -100,7 +100,8 @@ typedef struct {
 typedef struct {
     QaExample *items;
     int n;
-    void *json; /* owns the strings (the parsed cJSON tree) */
+    void *json;   /* owns the strings (the parsed cJSON tree) */
+    char *source; /* the file, for messages (NULL for a set built in memory) */
 } QaExampleSet;
 
 int read_qa_examples(const char *path, QaExampleSet *out, Error *e);

@@ -1,8 +1,8 @@
 /* KorQuAD features and post-processing on tiny hand-made examples: several windows with
  * their max-context flags (a tie included), answers at a window's start and end or outside
  * it, a question longer than max_query_length, an answer inside a word's sub-tokens, the
- * skip of an answer that is not there, bad answer_start, get_final_text and the choice of
- * the best span. */
+ * skip of an answer that is not there, bad answer_start (named with its file), get_final_text
+ * and the choice of the best span. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -130,6 +130,27 @@ static void test_sub_tokens(const Tokenizer *t) {
     qa_features_free(&f);
 }
 
+/* read from a file, an answer past its context names the file and the question */
+static void test_error_names_file(const Tokenizer *t) {
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/koe_squad_past_%d.json", (int)getpid());
+    const char *json = "{\"data\": [{\"title\": \"t\", \"paragraphs\": [{\"context\": \"x y\", "
+                       "\"qas\": [{\"id\": \"q-past\", \"question\": \"what\", \"answers\": "
+                       "[{\"text\": \"y\", \"answer_start\": 9}]}]}]}]}";
+    Error e = {{0}};
+    CHECK(write_file_atomic(path, json, strlen(json), &e) == 0, "%s", e.msg);
+    QaExampleSet set;
+    CHECK(read_qa_examples(path, &set, &e) == 0, "%s", e.msg);
+    QaFeatureArgs a = {.max_seq_length = 16, .doc_stride = 4, .max_query_length = 8,
+                       .is_training = 1};
+    QaFeatures f;
+    CHECK(qa_make_features(t, &set, &a, &f, &e) == -1 && strstr(e.msg, path) &&
+              strstr(e.msg, "'q-past'") && strstr(e.msg, "answer_start 9 is past"),
+          "the error names the file and the question: %s", e.msg);
+    free_qa_examples(&set);
+    unlink(path);
+}
+
 static void check_text(const char *pred, const char *orig, int lower, const char *want) {
     char *got = qa_final_text(pred, orig, lower);
     CHECK(!strcmp(got, want), "final text of '%s' in '%s': '%s', want '%s'", pred, orig, got,
@@ -200,6 +221,7 @@ int main(void) {
         test_long_question(t);
         test_sub_tokens(t);
         test_predict(t);
+        test_error_names_file(t);
     }
     test_final_text();
     tokenizer_free(t);

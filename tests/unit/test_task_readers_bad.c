@@ -9,16 +9,20 @@
 
 static char dir[] = "/tmp/koe_tasks_XXXXXX";
 
-static char *write_tmp(const char *name, const char *text) {
+static char *write_tmp_bytes(const char *name, const char *text, size_t len) {
     char *path = strfmt("%s/%s", dir, name);
     Error e;
-    if (write_file_atomic(path, text, strlen(text), &e)) fprintf(stderr, "%s\n", e.msg);
+    if (write_file_atomic(path, text, len, &e)) fprintf(stderr, "%s\n", e.msg);
     return path;
 }
 
-/* reads text as task's file and expects an error containing want */
-static void expect_error(const char *task, const char *text, const char *want) {
-    char *path = write_tmp("bad.tsv", text);
+static char *write_tmp(const char *name, const char *text) {
+    return write_tmp_bytes(name, text, strlen(text));
+}
+
+/* reads len bytes of text as task's file and expects an error containing want */
+static void expect_error_bytes(const char *task, const char *text, size_t len, const char *want) {
+    char *path = write_tmp_bytes("bad.tsv", text, len);
     const TaskInfo *t = task_find(task);
     Error e = {{0}};
     int rc;
@@ -36,6 +40,10 @@ static void expect_error(const char *task, const char *text, const char *want) {
           task, e.msg, want);
     unlink(path);
     free(path);
+}
+
+static void expect_error(const char *task, const char *text, const char *want) {
+    expect_error_bytes(task, text, strlen(text), want);
 }
 
 static void good_files(void) {
@@ -93,6 +101,15 @@ int main(void) {
     expect_error("kornli", "s1\ts2\tl\na\tb\t1\n", ":2: label '1'");
     expect_error("korsts", "h\ng\tf\t2012\t1\tfive\ta\tb\n", ":2: score 'five'");
     expect_error("korsts", "h\ng\tf\t2012\t1\t0x1p1\ta\tb\n", ":2: score");
+    expect_error("korsts", "h\ng\tf\t2012\t1\tnan\ta\tb\n", ":2: score 'nan' is not a finite");
+    expect_error("korsts", "h\ng\tf\t2012\t1\t1\ta\tb\ng\tf\t2012\t1\t-inf\ta\tb\n",
+                 ":3: score '-inf' is not a finite float32");
+    expect_error("korsts", "h\ng\tf\t2012\t1\t1e39\ta\tb\n", ":2: score '1e39' is not a finite");
+    /* an embedded NUL would end the field early: "1\0junk" must not read as the label 1 */
+    static const char nul_label[] = "id\tdocument\tlabel\n1\tgood\t0\n2\tbad\t1\0junk\n";
+    expect_error_bytes("nsmc", nul_label, sizeof nul_label - 1, ":3: NUL byte at offset 34");
+    static const char nul_ner[] = "a\tO\nb\x00\tO\n";
+    expect_error_bytes("naver-ner", nul_ner, sizeof nul_ner - 1, ":2: NUL byte");
     expect_error("nsmc", "", "no examples");
     expect_error("nsmc", "id\tdocument\tlabel\n", "no examples");
     expect_error("paws", "id\ts1\ts2\tl\n1\t\tb\t0\n", "no examples"); /* all rows skipped */
