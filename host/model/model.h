@@ -99,7 +99,8 @@ size_t model_num_params(const Model *m);
  * LayerNorm 1 and 0 */
 void model_init_random(Model *m, uint64_t seed);
 /* loads a safetensors or pytorch_model.bin state_dict; prints HF-style notes about unused
- * and newly initialised weights; a shape disagreeing with the config is an error */
+ * and newly initialised weights; a shape disagreeing with the config, an integer dtype or a
+ * NaN/Inf value is an error naming the file and the tensor */
 int model_load(Model *m, const char *weights_path, uint64_t seed, Error *e);
 int model_save(const Model *m, const char *path, Error *e); /* fp32 safetensors; refuses NaN/Inf */
 /* parameters to/from host fp32 [n_floats] */

@@ -323,6 +323,21 @@ static void report_unused(const Model *m, const TensorSet *ts, const char *path)
     if (shown) fprintf(stderr, "\n");
 }
 
+/* a checkpoint tensor into a parameter: float dtypes only (the bits of F32 weights read as
+ * I32 are values near 1e9 that train without a word), every value finite (NaN/Inf would
+ * surface only as a nan loss) */
+static int load_weights(const char *path, const NamedTensor *t, float *dst, Error *e) {
+    if (t->dtype != DT_F32 && t->dtype != DT_F16 && t->dtype != DT_BF16)
+        return errorf(e, "%s: %s: dtype %s where float weights are expected (F32, F16, BF16)",
+                      path, t->name, dtype_name(t->dtype));
+    if (tensor_to_f32(t, dst, e) != 0) return -1;
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(dst[i]))
+            return errorf(e, "%s: %s: element %zu is %g: weights must be finite", path, t->name,
+                          i, dst[i]);
+    return 0;
+}
+
 int model_load(Model *m, const char *path, uint64_t seed, Error *e) {
     TensorSet ts = {0};
     if (checkpoint_read(path, &ts, e) != 0) return -1;
@@ -336,12 +351,17 @@ int model_load(Model *m, const char *path, uint64_t seed, Error *e) {
             fprintf(stderr, " %s", p->name);
             init_param(p, host + p->offset, m->cfg.initializer_range, seed);
         } else if (!shape_matches(p, t)) {
-            rc = errorf(e, "%s: %s: shape [%lld%s%lld] in the checkpoint, [%lld%s%lld] from the config",
+            /* the head's output rows are the task's labels (sizes from config.json fail on
+             * the embeddings first) */
+            int labels = m->head != HEAD_QA && (i == m->hp.out_w || i == m->hp.out_b);
+            rc = errorf(e, "%s: %s: shape [%lld%s%lld] in the checkpoint, [%lld%s%lld] %s",
                         path, t->name, (long long)t->shape[0], t->ndim > 1 ? "," : "",
                         t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)p->shape[0],
-                        p->ndim > 1 ? "," : "", p->ndim > 1 ? (long long)p->shape[1] : 0LL);
+                        p->ndim > 1 ? "," : "", p->ndim > 1 ? (long long)p->shape[1] : 0LL,
+                        labels ? "for the task's labels (a checkpoint of another task?)"
+                               : "from the config");
         } else {
-            rc = tensor_to_f32(t, host + p->offset, e);
+            rc = load_weights(path, t, host + p->offset, e);
         }
     }
     if (fresh) fprintf(stderr, "\n");
