@@ -94,8 +94,7 @@ static const Field FIELDS[] = {
 };
 #define NFIELDS (int)(sizeof FIELDS / sizeof FIELDS[0])
 
-/* the family's HF name for a ModelConfig member, for messages */
-static const char *key_name(ModelFamily f, size_t offset) {
+const char *model_config_key(ModelFamily f, size_t offset) {
     for (int i = 0; i < NFIELDS; i++)
         if (FIELDS[i].offset == offset && (FIELDS[i].families >> f & 1)) return FIELDS[i].name;
     return "?";
@@ -212,26 +211,31 @@ static int read_root(const char *path, cJSON **root, Error *e) {
 }
 
 /* Picks the family (the given one, or the file's model_type when family < 0) and the
- * model_type string to keep: the file's when it names that family, else the canonical one. */
+ * model_type string to keep: the file's when it names that family, else the canonical one.
+ * A model_type of no known family is refused either way: its keys would be read as another
+ * model's (a gpt2 config built as ELECTRA). */
 static int pick_family(const cJSON *root, int family, ModelFamily *f, const char **hf_type,
                        const char *path, Error *e) {
     static const char *const canonical[] = {"electra", "bert", "distilbert", "xlm-roberta"};
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     ModelFamily file_f = FAMILY_BERT;
-    int known = cJSON_IsString(mt) && family_of_hf_type(mt->valuestring, &file_f) == 0;
-    if (family >= 0) {
-        *f = (ModelFamily)family;
-        *hf_type = known && file_f == *f ? mt->valuestring : canonical[family];
+    if (!mt && family < 0) return errorf(e, "%s: model_type: missing", path);
+    if (mt && !cJSON_IsString(mt))
+        return errorf(e, "%s: model_type: expected a string, got %s", path, json_type_name(mt));
+    if (mt && family_of_hf_type(mt->valuestring, &file_f) != 0)
+        return errorf(e, "%s: model_type: unsupported \"%.40s\" (known: electra, bert, "
+                         "distilbert, xlm-roberta, roberta)", path, mt->valuestring);
+    if (family < 0) {
+        *f = file_f;
+        *hf_type = mt->valuestring;
         return 0;
     }
-    if (!mt) return errorf(e, "%s: model_type: missing", path);
-    if (!cJSON_IsString(mt))
-        return errorf(e, "%s: model_type: expected a string, got %s", path, json_type_name(mt));
-    if (!known)
-        return errorf(e, "%s: model_type: unsupported \"%.40s\" (electra, bert, distilbert, "
-                         "xlm-roberta, roberta)", path, mt->valuestring);
-    *f = file_f;
-    *hf_type = mt->valuestring;
+    *f = (ModelFamily)family;
+    *hf_type = mt && file_f == *f ? mt->valuestring : canonical[family];
+    if (mt && file_f != *f)
+        fprintf(stderr, "warning: %s: model_type \"%s\" read as %s (the benchmark's model_type "
+                "picks the family, as the original's CONFIG_CLASSES)\n", path, mt->valuestring,
+                canonical[family]);
     return 0;
 }
 
@@ -269,7 +273,7 @@ static int check_dropout(const ModelConfig *c, size_t offset, float p, const cha
                          Error *e) {
     if (p >= 0 && p < 1) return 0;
     return errorf(e, "%s: %s: %g is not a probability in [0, 1)", where,
-                  key_name(c->family, offset), p);
+                  model_config_key(c->family, offset), p);
 }
 
 int model_config_validate(const ModelConfig *c, const char *where, Error *e) {
@@ -282,11 +286,13 @@ int model_config_validate(const ModelConfig *c, const char *where, Error *e) {
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i].v < 1)
             return errorf(e, "%s: %s: must be >= 1 (got %d)", where,
-                          sizes[i].off == O(num_labels) ? "num_labels" : key_name(f, sizes[i].off),
+                          sizes[i].off == O(num_labels) ? "num_labels"
+                                                        : model_config_key(f, sizes[i].off),
                           sizes[i].v);
     if (c->hidden_size % c->num_heads)
-        return errorf(e, "%s: %s: %d is not divisible by %s %d", where, key_name(f, O(hidden_size)),
-                      c->hidden_size, key_name(f, O(num_heads)), c->num_heads);
+        return errorf(e, "%s: %s: %d is not divisible by %s %d", where,
+                      model_config_key(f, O(hidden_size)), c->hidden_size,
+                      model_config_key(f, O(num_heads)), c->num_heads);
     if (f != FAMILY_DISTILBERT && c->type_vocab_size < 1)
         return errorf(e, "%s: type_vocab_size: must be >= 1 (got %d)", where, c->type_vocab_size);
     if (c->pad_token_id < 0 || c->pad_token_id >= c->vocab_size)
@@ -307,7 +313,7 @@ int model_config_validate(const ModelConfig *c, const char *where, Error *e) {
         return -1;
     if (strcmp(c->hidden_act, "gelu") != 0)
         return errorf(e, "%s: %s: \"%s\" is not supported (only \"gelu\", the erf form)", where,
-                      key_name(f, O(hidden_act)), c->hidden_act);
+                      model_config_key(f, O(hidden_act)), c->hidden_act);
     return 0;
 }
 

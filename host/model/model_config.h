@@ -5,6 +5,8 @@
 #ifndef KOE_MODEL_CONFIG_H
 #define KOE_MODEL_CONFIG_H
 
+#include <stddef.h>
+
 #include "host/base/util.h"
 
 typedef enum { FAMILY_ELECTRA, FAMILY_BERT, FAMILY_DISTILBERT, FAMILY_XLMR } ModelFamily;
@@ -49,6 +51,9 @@ int model_config_write_json(const ModelConfig *c, const char *path, Error *e);
 /* A documented model by the benchmark's model_type ("koelectra-small-v3") or its hub name
  * ("monologg/koelectra-small-v3-discriminator"). */
 int model_config_builtin(const char *name, ModelConfig *c, Error *e);
+/* The family's HF key of a ModelConfig member given by its offsetof, for messages:
+ * offsetof(ModelConfig, hidden_size) is "hidden_size", or "dim" for distilbert. */
+const char *model_config_key(ModelFamily f, size_t offset);
 /* The checks every ModelConfig passes (sizes, heads divide hidden, gelu, dropouts in [0,1)). */
 int model_config_validate(const ModelConfig *c, const char *where, Error *e);
 

@@ -220,6 +220,25 @@ static void check_bad_inputs(void) {
     free(path);
 }
 
+/* the benchmark's model_type picks the family (as the original's CONFIG_CLASSES), but a
+ * config.json of a model_type no family knows is refused, not built as that family */
+static void check_read_as(void) {
+    ModelConfig c;
+    Error e = {{0}};
+    char *path = write_tmp("gpt2.json", "{\"model_type\": \"gpt2\", \"n_embd\": 64}");
+    CHECK(model_config_read_as(path, FAMILY_ELECTRA, &c, &e) == -1 &&
+              !strncmp(e.msg, path, strlen(path)) &&
+              strstr(e.msg, "model_type: unsupported \"gpt2\"") &&
+              strstr(e.msg, "electra, bert, distilbert, xlm-roberta, roberta"),
+          "gpt2 read as ELECTRA: %s", e.msg);
+    free(path);
+    path = write_tmp("bert.json", "{\"model_type\": \"bert\", \"hidden_size\": 64}");
+    CHECK(model_config_read_as(path, FAMILY_ELECTRA, &c, &e) == 0 &&
+              c.family == FAMILY_ELECTRA && !strcmp(c.model_type, "electra") &&
+              c.hidden_size == 64, "bert read as ELECTRA (with a warning): %s", e.msg);
+    free(path);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -228,6 +247,7 @@ int main(void) {
     check_hf_fixtures();
     check_builtins();
     check_shared_configs();
+    check_read_as();
     check_bad_inputs();
     char *cmd = strfmt("rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
