@@ -63,6 +63,9 @@ typedef struct Backend {
     /* high-water mark of memory in use: the process's peak RSS on the CPU, the most bytes
      * ever live from `alloc` on CUDA (cuBLASLt's fixed workspace and the context excluded) */
     size_t (*peak_bytes)(void);
+    /* the most memory a model can take: physical memory (or a lower address-space limit) on
+     * the CPU, free device memory on CUDA; 0 when unknown (no check) */
+    size_t (*memory_bytes)(void);
 
     /* profiling ranges (NVTX on CUDA, nothing on the CPU) */
     void (*range_push)(const char *name);

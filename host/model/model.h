@@ -91,6 +91,11 @@ typedef struct {
 int model_create(Model *m, const ModelConfig *cfg, HeadKind head, int num_labels,
                  const Backend *be, int max_B, int max_T, Error *e);
 void model_free(Model *m);
+/* the bytes model_create allocates on a backend with act_size-byte activations (an upper
+ * bound within a few floats per tensor), from the config alone; SIZE_MAX when that
+ * overflows. Nothing is allocated, so an absurd config can be refused before it is. */
+size_t model_memory_bytes(const ModelConfig *c, HeadKind head, int num_labels, int max_B,
+                          int max_T, size_t act_size);
 const Param *model_param(const Model *m, const char *name);
 /* trainable parameters, as HF counts them (the flat buffer also holds alignment padding) */
 size_t model_num_params(const Model *m);

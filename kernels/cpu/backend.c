@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -27,6 +28,18 @@ static size_t cpu_peak_bytes(void) {
     getrusage(RUSAGE_SELF, &u);
     return (size_t)u.ru_maxrss * 1024; /* Linux reports kilobytes */
 }
+static size_t cpu_memory_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t bytes = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+    const int limits[] = {RLIMIT_AS, RLIMIT_DATA};
+    for (int i = 0; i < 2; i++) {
+        struct rlimit lim;
+        if (getrlimit(limits[i], &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+            (bytes == 0 || lim.rlim_cur < bytes))
+            bytes = (size_t)lim.rlim_cur;
+    }
+    return bytes;
+}
 static void cpu_range_push(const char *name) { (void)name; }
 static void cpu_range_pop(void) {}
 
@@ -43,6 +56,7 @@ static const Backend cpu_backend = {
     .float_to_acts = cpu_floats,
     .synchronize = cpu_synchronize,
     .peak_bytes = cpu_peak_bytes,
+    .memory_bytes = cpu_memory_bytes,
     .range_push = cpu_range_push,
     .range_pop = cpu_range_pop,
     .embeddings_fwd = cpu_embeddings_fwd,

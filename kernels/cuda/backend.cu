@@ -49,6 +49,14 @@ static void cuda_free(void *p) {
 
 static size_t cuda_peak_bytes(void) { return peak_live_bytes; }
 
+/* the device memory free now (what the context and earlier allocations left) */
+static size_t cuda_memory_bytes(void) {
+    size_t free_bytes = 0, total = 0;
+    if (cudaMemGetInfo(&free_bytes, &total) == cudaSuccess) return free_bytes;
+    cudaGetLastError(); /* unknown: no check, and no stale error for the next launch */
+    return 0;
+}
+
 static void cuda_zero(void *p, size_t bytes) { CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, 0)); }
 
 static void cuda_to_device(void *dst, const void *host_src, size_t bytes) {
@@ -194,6 +202,7 @@ static Backend make_backend(void) {
     b.float_to_acts = cuda_float_to_acts;
     b.synchronize = cuda_synchronize;
     b.peak_bytes = cuda_peak_bytes;
+    b.memory_bytes = cuda_memory_bytes;
     b.range_push = cuda_range_push;
     b.range_pop = cuda_range_pop;
     b.graph_begin = cuda_graph_begin;
