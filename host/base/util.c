@@ -49,6 +49,11 @@ char *strfmt(const char *fmt, ...) {
 int read_file(const char *path, char **data, size_t *len, Error *e) {
     FILE *f = fopen(path, "rb");
     if (!f) return errorf(e, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen opens folders too */
+        fclose(f);
+        return errorf(e, "%s: is a folder, not a file", path);
+    }
     size_t cap = 1 << 16, n = 0;
     char *buf = xmalloc(cap);
     size_t got;

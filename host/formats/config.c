@@ -77,8 +77,10 @@ static const Key KEYS[] = {
     INT(gradient_accumulation_steps, 1, BIG),
     INT(max_steps, -1, BIG),
     INT(seed, 0, BIG),
-    INT(train_batch_size, 1, BIG),
-    INT(eval_batch_size, 1, BIG),
+    /* CUDA's attention grid has the batch as its z dimension (at most 65535); batch x
+     * max_seq_len then fits the int row counts too */
+    INT(train_batch_size, 1, 65535),
+    INT(eval_batch_size, 1, 65535),
     INT(logging_steps, 0, BIG),
     INT(save_steps, 0, BIG),
 };

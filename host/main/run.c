@@ -2,9 +2,12 @@
 #include "host/main/run.h"
 
 #include <libgen.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "host/formats/checkpoint.h"
 
@@ -40,9 +43,10 @@ static int kind_allowed(const TaskInfo *t, const TaskKind *kinds, int n) {
     return 0;
 }
 
-/* the config path: config_dir/task/config_file, or config_file itself when that exists */
+/* the config path: config_dir/task/config_file, or config_file itself when it is absolute
+ * or a path that exists (a folder too: the error then names what was given) */
 static char *config_path(const char *dir, const char *task, const char *file) {
-    if (strchr(file, '/') && file_exists(file)) return xstrdup(file);
+    if (file[0] == '/' || (strchr(file, '/') && access(file, F_OK) == 0)) return xstrdup(file);
     return strfmt("%s/%s/%s", dir, task, file);
 }
 
@@ -54,6 +58,8 @@ static int is_flag(const char *arg) {
 int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
               int n_kinds, Error *e) {
     memset(r, 0, sizeof *r);
+    r->argc = argc;
+    r->argv = argv;
     const char *task = NULL, *file = NULL, *dir = "configs";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -73,10 +79,8 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
     if (!r->task) return errorf(e, "%s: --task: unknown task '%s'", program, task);
     if (!kind_allowed(r->task, kinds, n_kinds))
         return errorf(e, "%s: --task: '%s' is not a task this program runs", program, task);
-    char *path = config_path(dir, task, file);
-    int rc = train_args_load(path, &r->args, e);
-    free(path);
-    if (rc != 0) return -1;
+    r->config_path = config_path(dir, task, file);
+    if (train_args_load(r->config_path, &r->args, e) != 0) return -1;
     /* second pass: overrides */
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
@@ -97,7 +101,8 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
         return errorf(e, "%s: --unpadded: QA batches stay padded (HF's QA loss and answer "
                          "search read the padding positions)", program);
     if (strcmp(r->args.task, task) != 0)
-        return errorf(e, "%s: --task %s but the config is for task '%s'", program, task, r->args.task);
+        return errorf(e, "%s: task: '%s', but --task is %s (a config of another task?)",
+                      r->config_path, r->args.task, task);
     if (train_args_validate(&r->args, program, e) != 0) return -1;
     /* the original writes to ckpt_dir/output_dir */
     char *out = strfmt("%s/%s", r->args.ckpt_dir, r->args.output_dir);
@@ -121,14 +126,42 @@ char *run_data_path(const Run *r, const char *file) {
 static int resolve_config(Run *r, Error *e) {
     ModelFamily family;
     if (model_family_of(r->args.model_type, &family, e) != 0) return -1;
-    if (r->model_config) return model_config_read_as(r->model_config, family, &r->cfg, e);
-    if (r->model_dir) {
-        char *p = strfmt("%s/config.json", r->model_dir);
-        int rc = model_config_read_as(p, family, &r->cfg, e);
-        free(p);
-        return rc;
+    if (r->model_config || r->model_dir) {
+        r->model_config_path = r->model_config ? xstrdup(r->model_config)
+                                               : strfmt("%s/config.json", r->model_dir);
+        return model_config_read_as(r->model_config_path, family, &r->cfg, e);
     }
+    r->model_config_path = strfmt("%s (built in)", r->args.model_type);
     return model_config_builtin(r->args.model_type, &r->cfg, e);
+}
+
+/* where a task config key's value came from: the command line or the config file */
+static const char *key_source(const Run *r, const char *key) {
+    for (int i = 1; i < r->argc; i++)
+        if (!strncmp(r->argv[i], "--", 2) && !strcmp(r->argv[i] + 2, key)) return "command line";
+    return r->config_path;
+}
+
+static const char *seq_len_key(const Run *r) {
+    return r->task->kind == TASK_QA ? "max_seq_length" : "max_seq_len";
+}
+
+/* the task config's sequences in the model's position table, the tokenizer's ids in its
+ * vocabulary: a mismatch names both files and keys */
+static int check_fit(const Run *r, Error *e) {
+    const ModelConfig *c = &r->cfg;
+    int offset = c->family == FAMILY_XLMR ? c->pad_token_id + 1 : 0; /* XLM-R's position ids */
+    const char *len_key = seq_len_key(r);
+    if (r->args.max_seq_len > c->max_position_embeddings - offset)
+        return errorf(e, "%s: %s: %d exceeds max_position_embeddings %d%s of %s",
+                      key_source(r, len_key), len_key, r->args.max_seq_len,
+                      c->max_position_embeddings, offset ? " (less pad_token_id + 1)" : "",
+                      r->model_config_path);
+    int n = tokenizer_vocab_size(r->tok);
+    if (n > c->vocab_size)
+        return errorf(e, "%s: vocab_size: %d is below the %d tokens of the tokenizer in %s",
+                      r->model_config_path, c->vocab_size, n, r->vocab_dir);
+    return 0;
 }
 
 static int resolve_tokenizer(Run *r, Error *e) {
@@ -145,6 +178,86 @@ static int resolve_tokenizer(Run *r, Error *e) {
     }
     r->tok = tokenizer_open_dir(r->vocab_dir, r->args.model_type, r->args.do_lower_case, e);
     return r->tok ? 0 : -1;
+}
+
+/* the model is sized for the larger of the train and eval batches */
+static int max_batch(const TrainArgs *a) {
+    return a->train_batch_size > a->eval_batch_size ? a->train_batch_size : a->eval_batch_size;
+}
+
+static HeadKind task_head(const TaskInfo *t) {
+    return t->kind == TASK_NER ? HEAD_TOKEN_CLS : t->kind == TASK_QA ? HEAD_QA : HEAD_SEQ_CLS;
+}
+
+/* "12.3 GiB" */
+static const char *show_bytes(size_t n, char buf[32]) {
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 6) v /= 1024, u++;
+    if (n == SIZE_MAX) snprintf(buf, 32, "more than 16 EiB");
+    else snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+/* A size key the memory needed depends on: its file, name and value, and what the model
+ * needs with it set to 1 (the key that shrinks the need most is the one to name). */
+typedef struct {
+    const char *file, *key;
+    long long value;
+    size_t need;
+} SizeKey;
+
+static size_t need_of(const Run *r, const ModelConfig *c, int B, int T) {
+    return model_memory_bytes(c, task_head(r->task), r->task->num_labels, B, T, r->be->act_size);
+}
+
+static SizeKey heaviest_key(const Run *r) {
+    const ModelConfig *c = &r->cfg;
+    const TrainArgs *a = &r->args;
+    int B = max_batch(a), T = a->max_seq_len;
+    const char *bk = a->train_batch_size >= a->eval_batch_size ? "train_batch_size"
+                                                               : "eval_batch_size";
+    SizeKey best = {key_source(r, bk), bk, B, need_of(r, c, 1, T)};
+    SizeKey len = {key_source(r, seq_len_key(r)), seq_len_key(r), T, need_of(r, c, B, 1)};
+    if (len.need < best.need) best = len;
+    static const size_t members[] = {
+        offsetof(ModelConfig, vocab_size), offsetof(ModelConfig, embedding_size),
+        offsetof(ModelConfig, hidden_size), offsetof(ModelConfig, num_layers),
+        offsetof(ModelConfig, intermediate_size),
+        offsetof(ModelConfig, max_position_embeddings)};
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        int electra = c->family == FAMILY_ELECTRA;
+        if (members[i] == offsetof(ModelConfig, embedding_size) && !electra) continue;
+        ModelConfig one = *c;
+        *(int *)((char *)&one + members[i]) = 1;
+        if (!electra) one.embedding_size = one.hidden_size; /* the same key there */
+        size_t n = need_of(r, &one, B, T);
+        if (n < best.need)
+            best = (SizeKey){r->model_config_path, model_config_key(c->family, members[i]),
+                             *(const int *)((const char *)c + members[i]), n};
+    }
+    return best;
+}
+
+/* the model's bytes (weights, gradients, AdamW moments, activations) against the backend's
+ * memory, before anything is allocated: too much names the key that weighs most */
+static int check_memory(const Run *r, Error *e) {
+    size_t have = r->be->memory_bytes ? r->be->memory_bytes() : 0;
+    int B = max_batch(&r->args), T = r->args.max_seq_len;
+    size_t need = need_of(r, &r->cfg, B, T);
+    if (have == 0 || need <= have) return 0;
+    SizeKey k = heaviest_key(r);
+    size_t params = need_of(r, &r->cfg, 0, 0);
+    char b1[32], b2[32], b3[32], b4[32];
+    char *parts = need == SIZE_MAX ? xstrdup("") /* saturated: no parts to show */
+        : strfmt(" (weights, gradients and AdamW moments %s, activations for batches of "
+                 "%d x %d %s)", show_bytes(params, b2), B, T, show_bytes(need - params, b3));
+    errorf(e, "%s: %s: %lld is too large: the model needs %s of memory%s but the %s backend "
+           "has %s", k.file, k.key, k.value, show_bytes(need, b1), parts, r->be->name,
+           show_bytes(have, b4));
+    free(parts);
+    return -1;
 }
 
 /* a local path rather than a hub name ("owner/name" or "name") */
@@ -166,15 +279,14 @@ int run_setup(Run *r, Error *e) {
         fprintf(stderr, "warning: no pretrained weights for %s (%s); training from RANDOM "
                 "initialisation: results will not match the benchmark\n",
                 r->args.model_name_or_path, r->model_dir ? "no weights file in the folder" : miss.msg);
-    if (resolve_config(r, e) != 0 || resolve_tokenizer(r, e) != 0) return -1;
-    if (tokenizer_vocab_size(r->tok) > r->cfg.vocab_size)
-        return errorf(e, "%s: the tokenizer has %d tokens but the model's vocab_size is %d",
-                      r->vocab_dir, tokenizer_vocab_size(r->tok), r->cfg.vocab_size);
+    if (resolve_config(r, e) != 0 || resolve_tokenizer(r, e) != 0 || check_fit(r, e) != 0)
+        return -1;
     r->be = r->args.no_cuda ? NULL : backend_cuda();
     if (!r->be) {
         if (!r->args.no_cuda) fprintf(stderr, "note: no CUDA device; running on the CPU\n");
         r->be = backend_cpu();
     }
+    if (check_memory(r, e) != 0) return -1;
     fprintf(stderr, "model %s (%s, %d layers, hidden %d), tokenizer %s, backend %s\n",
             r->args.model_name_or_path, r->cfg.model_type, r->cfg.num_layers, r->cfg.hidden_size,
             r->vocab_dir, r->be->name);
@@ -183,8 +295,8 @@ int run_setup(Run *r, Error *e) {
 
 static int create_model(Run *r, Model *m, HeadKind head, int num_labels, Error *e) {
     const TrainArgs *a = &r->args;
-    int max_B = a->train_batch_size > a->eval_batch_size ? a->train_batch_size : a->eval_batch_size;
-    if (model_create(m, &r->cfg, head, num_labels, r->be, max_B, a->max_seq_len, e) != 0) return -1;
+    if (model_create(m, &r->cfg, head, num_labels, r->be, max_batch(a), a->max_seq_len, e) != 0)
+        return -1;
     if (r->weights) return model_load(m, r->weights, (uint64_t)a->seed, e);
     model_init_random(m, (uint64_t)a->seed);
     return 0;
@@ -209,5 +321,6 @@ int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Erro
 
 void run_free(Run *r) {
     free(r->model_dir), free(r->weights), free(r->vocab_dir);
+    free(r->config_path), free(r->model_config_path);
     tokenizer_free(r->tok);
 }

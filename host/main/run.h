@@ -21,6 +21,10 @@ typedef struct {
     char *model_dir;          /* the resolved HF folder, or NULL */
     char *weights;            /* its weights file, or NULL (random init) */
     char *vocab_dir;          /* folder the tokenizer files came from */
+    char *config_path;        /* the task config file read */
+    char *model_config_path;  /* the architecture's config.json, or "<model_type> (built in)" */
+    int argc;                 /* the command line, to tell overrides from the file's keys */
+    char **argv;
     ModelConfig cfg;
     const Backend *be;
     Tokenizer *tok;
@@ -30,7 +34,9 @@ typedef struct {
  * when asked; returns -1 with e filled on bad input. */
 int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
               int n_kinds, Error *e);
-/* resolves the model, tokenizer and backend (printing what was chosen) */
+/* resolves the model, tokenizer and backend (printing what was chosen); refuses, naming the
+ * files and keys, a max_seq_len beyond max_position_embeddings, a vocab_size below the
+ * tokenizer's and a model too large for the backend's memory */
 int run_setup(Run *r, Error *e);
 /* data_dir/task/file, falling back to $KOELECTRA_DATA_DIR/task/file; NULL for "" */
 char *run_data_path(const Run *r, const char *file);

@@ -136,7 +136,8 @@ static void check_bad_values(void) {
     const struct { const char *from, *to, *want; } cases[] = {
         {"\"train_batch_size\": 32", "\"train_batch_size\": \"32\"",
          "train_batch_size: expected an integer, got a string"},
-        {"\"train_batch_size\": 32", "\"train_batch_size\": -8", "train_batch_size: must be >= 1"},
+        {"\"train_batch_size\": 32", "\"train_batch_size\": -8",
+         "train_batch_size: must be in [1, 65535]"},
         {"\"train_batch_size\": 32", "\"train_batch_size\": 2.5",
          "train_batch_size: expected an integer"},
         {"\"learning_rate\": 5e-5", "\"learning_rate\": 0", "learning_rate: must be in (0, 1]"},
@@ -235,7 +236,8 @@ static void check_overrides(void) {
     free(path);
     const struct { const char *key, *value, *want; } bad[] = {
         {"train_batch_size", "abc", "command line: train_batch_size: expected an integer, got \"abc\""},
-        {"train_batch_size", "0", "command line: train_batch_size: must be >= 1"},
+        {"train_batch_size", "0", "command line: train_batch_size: must be in [1, 65535]"},
+        {"eval_batch_size", "2147483647", "command line: eval_batch_size: must be in [1, 65535]"},
         {"learning_rate", "0", "command line: learning_rate: must be in (0, 1]"},
         {"learning_rate", "1e-3x", "command line: learning_rate: expected a number"},
         {"warmup_proportion", "-0.1", "command line: warmup_proportion: must be in [0, 1]"},
