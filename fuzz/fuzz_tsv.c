@@ -47,11 +47,11 @@ static void check_ner(const Tokenizer *tok, const char *path, size_t size) {
             FUZZ_ASSERT(inside(s.items[i].words[w], s.buf, size));
             FUZZ_ASSERT(s.items[i].labels[w] >= 0 && s.items[i].labels[w] < t->num_labels);
         }
-    NerFeatures f;
+    Features f;
     if (ner_make_features(tok, &s, 16, &f, &e) == 0) {
         FUZZ_ASSERT(f.n == s.n);
         for (int i = 0; i < f.n; i++) FUZZ_ASSERT(f.lengths[i] >= 2 && f.lengths[i] <= 16);
-        ner_features_free(&f);
+        features_free(&f);
     }
     free_ner_examples(&s);
 }

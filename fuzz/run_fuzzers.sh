@@ -21,7 +21,7 @@ CC=${CC:-$(command -v clang-14 || command -v clang)}
 CXX=${CXX:-$(command -v clang++-14 || command -v clang++)}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-g -O1 -std=gnu11 -Wall -Wextra -I. -I/usr/include/cjson $SAN"
-SOURCES="base/util text/tokenizer text/wordpiece tasks/tasks tasks/squad tasks/squad_predict tasks/ner_features"
+SOURCES="base/util text/tokenizer text/wordpiece tasks/tasks tasks/squad tasks/squad_predict tasks/ner_features tasks/features"
 
 die() { echo "run_fuzzers: $*" >&2; exit 2; }
 [ -n "$CC" ] && [ -n "$CXX" ] || die "clang not found (apt-get install clang-14 libclang-rt-14-dev)"

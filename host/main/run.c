@@ -293,18 +293,28 @@ int run_setup(Run *r, Error *e) {
     return 0;
 }
 
-static int create_model(Run *r, Model *m, HeadKind head, int num_labels, Error *e) {
+int run_load_task(const Run *r, Task *task, const char *const files[N_SPLITS], Error *e) {
+    char *paths[N_SPLITS];
+    for (int s = 0; s < N_SPLITS; s++) paths[s] = run_data_path(r, files[s]);
+    TaskSource src = {{paths[0], paths[1], paths[2]}, &r->args, r->tok};
+    int rc = task_load(task, r->task, &src, e);
+    for (int s = 0; s < N_SPLITS; s++) free(paths[s]);
+    return rc;
+}
+
+static int create_model(Run *r, Model *m, const TaskInfo *task, Error *e) {
     const TrainArgs *a = &r->args;
-    if (model_create(m, &r->cfg, head, num_labels, r->be, max_batch(a), a->max_seq_len, e) != 0)
+    if (model_create(m, &r->cfg, task_head(task), task->num_labels, r->be, max_batch(a),
+                     a->max_seq_len, e) != 0)
         return -1;
     if (r->weights) return model_load(m, r->weights, (uint64_t)a->seed, e);
     model_init_random(m, (uint64_t)a->seed);
     return 0;
 }
 
-int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Error *e) {
+int run_train(Run *r, Trainer *t, double t0, Error *e) {
     Model m = {0};
-    int rc = create_model(r, &m, head, num_labels, e);
+    int rc = create_model(r, &m, t->task->info, e);
     if (rc == 0) {
         t->args = &r->args;
         t->model = &m;

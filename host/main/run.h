@@ -7,7 +7,7 @@
 
 #include "host/formats/config.h"
 #include "host/model/model.h"
-#include "host/tasks/tasks.h"
+#include "host/tasks/task.h"
 #include "host/text/tokenizer.h"
 #include "host/train/train.h"
 
@@ -40,10 +40,12 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
 int run_setup(Run *r, Error *e);
 /* data_dir/task/file, falling back to $KOELECTRA_DATA_DIR/task/file; NULL for "" */
 char *run_data_path(const Run *r, const char *file);
-/* creates the model (sized for the larger of the train and eval batches, max_seq_len long),
- * loads or initialises its weights, runs t and frees the model. The caller has set t's data,
- * EvalFn and task context; t0 is when reading and tokenising started. */
-int run_train(Run *r, Trainer *t, HeadKind head, int num_labels, double t0, Error *e);
+/* reads and encodes the split files (NULL or "": none) through the task's family */
+int run_load_task(const Run *r, Task *task, const char *const files[N_SPLITS], Error *e);
+/* creates the model for t->task (sized for the larger of the train and eval batches,
+ * max_seq_len long), loads or initialises its weights, runs t and frees the model. The caller
+ * has set t->task (and run_squad its hooks); t0 is when reading and tokenising started. */
+int run_train(Run *r, Trainer *t, double t0, Error *e);
 void run_free(Run *r);
 
 #endif

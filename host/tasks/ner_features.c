@@ -27,9 +27,9 @@ static int tokenize_words(const Tokenizer *t, const NerExample *ex, int **ids, i
 }
 
 /* [CLS] tokens[0..n) [SEP] then padding, into row r */
-static void fill_row(NerFeatures *f, int r, const int *ids, const int *labels, int n,
+static void fill_row(Features *f, int r, const int *ids, const int *labels, int n,
                      SpecialIds sp) {
-    int T = f->seq_len, *in = f->input_ids + (size_t)r * T, *lab = f->label_ids + (size_t)r * T;
+    int T = f->max_len, *in = f->input_ids + (size_t)r * T, *lab = f->labels + (size_t)r * T;
     if (n > T - 2) n = T - 2;
     in[0] = sp.cls;
     lab[0] = NER_IGNORE;
@@ -45,18 +45,13 @@ static void fill_row(NerFeatures *f, int r, const int *ids, const int *labels, i
 }
 
 int ner_make_features(const Tokenizer *t, const NerExampleSet *set, int max_seq_len,
-                      NerFeatures *out, Error *e) {
+                      Features *out, Error *e) {
     memset(out, 0, sizeof *out);
     if (max_seq_len < 2)
         return errorf(e, "ner features: max_seq_len %d leaves no room for [CLS] and [SEP]",
                       max_seq_len);
-    size_t cells = (size_t)set->n * max_seq_len;
-    out->n = set->n;
-    out->seq_len = max_seq_len;
-    out->input_ids = xmalloc(cells * sizeof(int));
-    out->token_type_ids = xcalloc(cells, sizeof(int));
-    out->label_ids = xmalloc(cells * sizeof(int));
-    out->lengths = xmalloc((size_t)set->n * sizeof(int));
+    features_alloc(out, set->n, max_seq_len);
+    out->labels = xmalloc((size_t)set->n * max_seq_len * sizeof(int));
     SpecialIds sp = tokenizer_special(t);
     int *ids = NULL, *labels = NULL, n = 0, cap = 0, label_cap = 0, rc = 0;
     for (int i = 0; i < set->n && rc == 0; i++) {
@@ -65,16 +60,8 @@ int ner_make_features(const Tokenizer *t, const NerExampleSet *set, int max_seq_
     }
     free(ids);
     free(labels);
-    if (rc) ner_features_free(out);
+    if (rc) features_free(out);
     return rc;
-}
-
-void ner_features_free(NerFeatures *f) {
-    free(f->input_ids);
-    free(f->token_type_ids);
-    free(f->label_ids);
-    free(f->lengths);
-    memset(f, 0, sizeof *f);
 }
 
 /* numpy's argmax: the first maximum; the first NaN, if any, wins */
@@ -87,11 +74,11 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-int ner_row_labels(const NerFeatures *f, int i, const float *logits, int num_labels, int *gold,
+int ner_row_labels(const Features *f, int i, const float *logits, int num_labels, int *gold,
                    int *pred) {
-    const int *lab = f->label_ids + (size_t)i * f->seq_len;
+    const int *lab = f->labels + (size_t)i * f->max_len;
     int m = 0;
-    for (int j = 0; j < f->seq_len; j++) {
+    for (int j = 0; j < f->max_len; j++) {
         if (lab[j] == NER_IGNORE) continue;
         gold[m] = lab[j];
         pred[m++] = argmax(logits + (size_t)j * num_labels, num_labels);

@@ -9,30 +9,23 @@
 #ifndef KOE_NER_FEATURES_H
 #define KOE_NER_FEATURES_H
 
+#include "host/tasks/features.h"
 #include "host/tasks/tasks.h"
 #include "host/text/tokenizer.h"
 
 enum { NER_IGNORE = -100 }; /* CrossEntropyLoss().ignore_index, the original's pad label */
 
-/* n rows of seq_len values each, row i for example i */
-typedef struct {
-    int n, seq_len;
-    int *input_ids;      /* [n * seq_len], padded with the pad id */
-    int *token_type_ids; /* [n * seq_len], all 0 */
-    int *label_ids;      /* [n * seq_len], NER_IGNORE where no loss is taken */
-    int *lengths;        /* [n] real tokens: the attention mask is 1 on the first lengths[i] */
-} NerFeatures;
-
-/* Returns 0, or -1 with e filled (max_seq_len < 2, or a word the tokenizer rejects). */
+/* Row i for example i, max_seq_len values each: input ids padded with the pad id, token types
+ * all 0, labels NER_IGNORE where no loss is taken, lengths = the attention mask's ones.
+ * Returns 0, or -1 with e filled (max_seq_len < 2, or a word the tokenizer rejects). */
 int ner_make_features(const Tokenizer *t, const NerExampleSet *set, int max_seq_len,
-                      NerFeatures *out, Error *e);
-void ner_features_free(NerFeatures *f);
+                      Features *out, Error *e);
 
 /* Row i's gold and predicted label ids at the positions whose gold label is not NER_IGNORE
  * (the first sub-token of every word that survived the cut), in order; the prediction is the
  * argmax over num_labels logits (numpy's: first maximum, a NaN wins). logits holds the row's
- * seq_len * num_labels values. gold and pred need room for seq_len ids. Returns the count. */
-int ner_row_labels(const NerFeatures *f, int i, const float *logits, int num_labels, int *gold,
+ * max_len * num_labels values. gold and pred need room for max_len ids. Returns the count. */
+int ner_row_labels(const Features *f, int i, const float *logits, int num_labels, int *gold,
                    int *pred);
 
 #endif

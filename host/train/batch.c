@@ -1,26 +1,11 @@
-/* Batches: encoded features, the host staging of one batch, laying rows out padded or
- * packed (BatchLayout), and the sampler's per-epoch order. */
+/* Batches: the host staging of one batch, laying rows out padded or packed (BatchLayout),
+ * and the sampler's per-epoch order. */
 #include "host/train/batch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/rng.h"
-
-void features_alloc(Features *f, int n, int max_len) {
-    memset(f, 0, sizeof *f);
-    f->n = n;
-    f->max_len = max_len;
-    f->input_ids = xcalloc((size_t)n * max_len, sizeof(int));
-    f->token_type_ids = xcalloc((size_t)n * max_len, sizeof(int));
-    f->lengths = xcalloc(n, sizeof(int));
-}
-
-void features_free(Features *f) {
-    free(f->input_ids), free(f->token_type_ids), free(f->lengths), free(f->labels);
-    free(f->scores), free(f->start), free(f->end);
-    memset(f, 0, sizeof *f);
-}
 
 void batchbuf_alloc(BatchBuf *bb, int max_B, int max_len) {
     size_t N = (size_t)max_B * max_len;

@@ -1,24 +1,12 @@
-/* Encoded features and the batches made from them: padded to their longest row, to max_len,
- * or packed (real tokens only), and the sampler's order of rows in an epoch. */
+/* The batches made from encoded features (host/tasks/features.h): padded to their longest
+ * row, to max_len, or packed (real tokens only), and the sampler's order of rows in an epoch. */
 #ifndef KOE_BATCH_H
 #define KOE_BATCH_H
 
 #include <stdint.h>
 
 #include "host/model/model.h"
-
-/* Encoded features, each row padded to max_len; unused arrays are NULL. */
-typedef struct {
-    int n, max_len;
-    int *input_ids, *token_type_ids; /* [n * max_len] */
-    int *lengths;                    /* [n] real tokens */
-    int *labels;                     /* [n] (seq cls) or [n * max_len] (NER, -100 ignored) */
-    float *scores;                   /* [n] regression targets */
-    int *start, *end;                /* [n] QA answer positions */
-} Features;
-
-void features_alloc(Features *f, int n, int max_len);
-void features_free(Features *f);
+#include "host/tasks/features.h"
 
 /* how batches are laid out: padded to their longest row (the default), to max_len (the
  * original's pad_to_max_length), or packed: real tokens only (not for QA) */

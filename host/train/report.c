@@ -1,6 +1,7 @@
 /* What a run reports: the progress line, log.jsonl, the original's eval files
  * (<mode>/<mode>-N.txt, eval_results.txt in Python's float format), results.json and the
  * closing summary. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,22 +26,27 @@ static int cmp_keys(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* output_dir/<mode>/<mode>-<step>.txt, "  key = value" lines in sorted key order */
+/* output_dir/<mode>/<mode>-<step>.txt, "  key = value" lines in sorted key order, then (NER)
+ * a blank line and the report, as the original's evaluate() writes it */
 int write_eval_file(const Trainer *t, const char *mode, int step, const Metrics *mt,
-                    Error *e) {
+                    const char *report, Error *e) {
     char *dir = strfmt("%s/%s", t->args->output_dir, mode);
     char *path = step > 0 ? strfmt("%s/%s-%d.txt", dir, mode, step) : strfmt("%s/%s.txt", dir, mode);
     const char *keys[METRICS_MAX];
     for (int i = 0; i < mt->n; i++) keys[i] = mt->keys[i];
     qsort(keys, mt->n, sizeof keys[0], cmp_keys);
-    char text[2048] = "", num[40];
+    char *text = NULL, num[40];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return errorf(e, "%s: out of memory", path);
     for (int i = 0; i < mt->n; i++) {
         py_float(metrics_get(mt, keys[i]), num, sizeof num);
-        size_t len = strlen(text);
-        snprintf(text + len, sizeof text - len, "  %s = %s\n", keys[i], num);
+        fprintf(f, "  %s = %s\n", keys[i], num);
     }
-    int rc = make_dirs(dir, e) == 0 ? write_file_atomic(path, text, strlen(text), e) : -1;
-    free(dir), free(path);
+    if (report) fprintf(f, "\n%s", report);
+    fclose(f);
+    int rc = make_dirs(dir, e) == 0 ? write_file_atomic(path, text, len, e) : -1;
+    free(dir), free(path), free(text);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* The training loop of the original's train()/evaluate()/main(), with progress, logs, timing
- * and resumable checkpoints. Task programs supply features and an EvalFn. Batches are in
- * batch.c, checkpoints in checkpoints.c, logs and result files in report.c. */
+ * and resumable checkpoints. The task (host/tasks/task.h) supplies the features and scores
+ * the model's outputs. Batches are in batch.c, checkpoints in checkpoints.c, logs and result
+ * files in report.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,13 +51,20 @@ float *trainer_predict(Trainer *t, const Features *f, double *loss) {
     return out;
 }
 
-static int evaluate(Trainer *t, const Features *f, const char *mode, int step, Metrics *mt,
-                    Error *e) {
-    double t0 = now_seconds();
-    memset(mt, 0, sizeof *mt);
-    t->eval_step = step;
-    t->evaluate(t, f, mt);
+/* evaluates the model on split s at global step `step` through the task, logs the metrics and
+ * writes output_dir/<mode>/<mode>-<step>.txt */
+static int evaluate(Trainer *t, Split s, int step, Metrics *mt, Error *e) {
+    double t0 = now_seconds(), loss;
+    const char *mode = split_name(s);
+    float *logits = trainer_predict(t, &t->task->features[s], &loss);
+    ModelOutputs out = {logits, t->model->num_labels, loss};
+    EvalAt at = {s, step, t->args->output_dir};
+    Evaluation ev = {0};
+    int rc = t->task->evaluate(t->task, &at, &out, &ev, e);
+    free(logits);
+    *mt = ev.metrics;
     t->time.eval += now_seconds() - t0;
+    if (rc != 0) return -1;
     fprintf(stderr, "\neval %s at step %d:", mode, step);
     for (int i = 0; i < mt->n; i++) fprintf(stderr, " %s %.4f", mt->keys[i], mt->values[i]);
     fprintf(stderr, " (%.1fs)\n", now_seconds() - t0);
@@ -66,7 +74,9 @@ static int evaluate(Trainer *t, const Features *f, const char *mode, int step, M
     cJSON_AddNumberToObject(o, "step", step);
     cJSON_AddItemToObject(o, "metrics", metrics_json(mt));
     log_json(t, o);
-    return write_eval_file(t, mode, step, mt, e);
+    rc = write_eval_file(t, mode, step, mt, ev.report, e);
+    free(ev.report);
+    return rc;
 }
 
 /* ---- the loop ---- */
@@ -93,9 +103,10 @@ static int after_step(Trainer *t, int epoch, int next_step, Error *e) {
     const TrainArgs *a = t->args;
     if (a->logging_steps > 0 && t->global_step % a->logging_steps == 0) {
         Metrics mt;
-        int on_test = a->evaluate_test_during_training || !t->dev;
-        const Features *f = on_test ? t->test : t->dev;
-        if (f && evaluate(t, f, on_test ? "test" : "dev", t->global_step, &mt, e) != 0) return -1;
+        int on_test = a->evaluate_test_during_training || !task_split(t->task, SPLIT_DEV);
+        Split s = on_test ? SPLIT_TEST : SPLIT_DEV;
+        const Features *f = task_split(t->task, s);
+        if (f && evaluate(t, s, t->global_step, &mt, e) != 0) return -1;
         if (f && on_test) { /* checkpoint-N has these very weights: its evaluation reuses this */
             t->test_evals = xrealloc(t->test_evals, (t->n_test_evals + 1) * sizeof(Metrics));
             t->test_eval_steps = xrealloc(t->test_eval_steps, (t->n_test_evals + 1) * sizeof(int));
@@ -114,7 +125,7 @@ static const char *const LAYOUT_NAMES[] = {"dynamic padding", "max-length paddin
 static int train(Trainer *t, Error *e) {
     const TrainArgs *a = t->args;
     Model *m = t->model;
-    const Features *f = t->train;
+    const Features *f = task_split(t->task, SPLIT_TRAIN);
     Plan plan = make_plan(a, f->n);
     int accum = a->gradient_accumulation_steps, B = a->train_batch_size;
     int start_epoch = 0, start_step = 0;
@@ -202,11 +213,11 @@ static int evaluate_checkpoints(Trainer *t, StepResult **out, int *n_out, Error 
         char *w = strfmt("%s/checkpoint-%d/model.safetensors", t->args->output_dir, steps[i]);
         rc = model_load(t->model, w, t->args->seed, e);
         free(w);
-        if (rc == 0) rc = evaluate(t, t->test, "test", steps[i], &r[k].metrics, e);
+        if (rc == 0) rc = evaluate(t, SPLIT_TEST, steps[i], &r[k].metrics, e);
     }
     if (rc == 0 && n == 0 && t->args->do_train) { /* nothing saved: score the final weights */
         r[k].step = t->global_step;
-        rc = evaluate(t, t->test, "test", t->global_step, &r[k].metrics, e);
+        rc = evaluate(t, SPLIT_TEST, t->global_step, &r[k].metrics, e);
         k++;
     }
     free(steps);
@@ -224,7 +235,8 @@ int trainer_run(Trainer *t, Error *e) {
     free(log_path);
     t->model->seed = (uint64_t)t->args->seed;
     int rc = 0;
-    if (t->args->do_train && !t->train) rc = errorf(e, "%s: do_train needs a train_file", t->args->task);
+    if (t->args->do_train && !task_split(t->task, SPLIT_TRAIN))
+        rc = errorf(e, "%s: do_train needs a train_file", t->args->task);
     else if (t->args->do_train) rc = train(t, e);
     StepResult *r = NULL;
     int n = 0;

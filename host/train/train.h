@@ -8,16 +8,13 @@
 #include <stdio.h>
 
 #include "host/formats/config.h"
-#include "host/tasks/metrics.h"
 #include "host/model/model.h"
+#include "host/tasks/task.h"
 #include "host/text/tokenizer.h"
 
 #include "host/train/batch.h"
 
 typedef struct Trainer Trainer;
-
-/* task-specific evaluation of the model on f: fills the metrics the original reports */
-typedef void (*EvalFn)(Trainer *t, const Features *f, Metrics *out);
 
 typedef struct {
     double tokenize, train, eval, checkpoint;
@@ -28,9 +25,7 @@ struct Trainer {
     Model *model;
     const Tokenizer *tok;
     const char *vocab_dir; /* tokenizer files copied into checkpoints */
-    const Features *train, *dev, *test;
-    EvalFn evaluate;
-    const void *task; /* the EvalFn's own context (TaskInfo, QA examples, ...) */
+    const Task *task;      /* its splits' features and its evaluation */
     BatchLayout layout;
     const char *resume_from; /* checkpoint folder or NULL */
     FILE *log;               /* output_dir/log.jsonl */
@@ -42,10 +37,9 @@ struct Trainer {
     char *last_checkpoint;     /* newest checkpoint folder written */
     Metrics *test_evals;       /* test results during training, by step, reused at the end */
     int *test_eval_steps, n_test_evals;
-    /* hooks for run_ner / run_squad; all zero gives run_seq_cls's behaviour */
+    /* run_squad's hook; zero gives run_seq_cls's and run_ner's behaviour */
     int first_step;              /* global_step before the first update: run_squad.py starts
                                     at 1, so its step N has had N - 1 updates */
-    int eval_step;               /* the step the current EvalFn call evaluates */
 };
 
 /* the whole run as the original's main(): train (if do_train), then evaluate every

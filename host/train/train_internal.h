@@ -36,7 +36,9 @@ int *list_checkpoints(const char *dir, int *n);
 /* ---- report.c ---- */
 void log_json(Trainer *t, cJSON *obj); /* one line of log.jsonl; takes obj */
 cJSON *metrics_json(const Metrics *mt);
-int write_eval_file(const Trainer *t, const char *mode, int step, const Metrics *mt, Error *e);
+/* output_dir/<mode>/<mode>-<step>.txt: the metrics, then a blank line and the report if any */
+int write_eval_file(const Trainer *t, const char *mode, int step, const Metrics *mt,
+                    const char *report, Error *e);
 void progress(Trainer *t, Progress *pg, const Plan *plan, int epoch, float lr, int force);
 void log_step(Trainer *t, const Progress *pg, int epoch, double loss, float lr);
 int write_eval_results(const Trainer *t, const StepResult *r, int n, Error *e);

@@ -58,7 +58,7 @@ static int same_ints(const cJSON *arr, const int *v, int n) {
 /* ---------------------------------------------------------------- NER */
 
 static void check_ner(const Tokenizer *t, const NerExampleSet *set, int T, const char *fix) {
-    NerFeatures f;
+    Features f;
     Error e;
     CHECK(ner_make_features(t, set, T, &f, &e) == 0, "%s", e.msg);
     FILE *fp = fopen(fix, "r");
@@ -71,7 +71,7 @@ static void check_ner(const Tokenizer *t, const NerExampleSet *set, int T, const
         int *mask = mask_row(f.lengths[i], T);
         size_t o = (size_t)i * T;
         uint64_t mine = fnv(fnv(fnv(fnv(FNV0, f.input_ids + o, T), f.token_type_ids + o, T),
-                                mask, T), f.label_ids + o, T);
+                                mask, T), f.labels + o, T);
         free(mask);
         if ((mine != h || len != f.lengths[i]) && bad++ < MAX_REPORTS)
             fprintf(stderr, "ner %d row %d: len %d vs %d\n", T, i, f.lengths[i], len);
@@ -85,13 +85,13 @@ static void check_ner(const Tokenizer *t, const NerExampleSet *set, int T, const
         cJSON_ArrayForEach(row, first) {
             size_t o = (size_t)r * T;
             CHECK(same_ints(cJSON_GetObjectItem(row, "input_ids"), f.input_ids + o, T) &&
-                      same_ints(cJSON_GetObjectItem(row, "label_ids"), f.label_ids + o, T),
+                      same_ints(cJSON_GetObjectItem(row, "label_ids"), f.labels + o, T),
                   "ner row %d differs from ner_first.json", r);
             r++;
         }
         cJSON_Delete(first);
     }
-    ner_features_free(&f);
+    features_free(&f);
 }
 
 /* ---------------------------------------------------------------- KorQuAD features */

@@ -37,22 +37,22 @@ static void test_features(const Tokenizer *t) {
     const char *words[] = {"x", "abcde", "\xcc\x81", "y"};
     int labels[] = {3, 7, 9, 12};
     NerExampleSet set = one_example(words, labels, 4);
-    NerFeatures f;
+    Features f;
     Error e;
     CHECK(ner_make_features(t, &set, 10, &f, &e) == 0, "%s", e.msg);
     int ids[] = {CLS, X, ABC, D, E, UNK, Y, SEP, PAD, PAD};
     int lab[] = {-100, 3, 7, -100, -100, 9, 12, -100, -100, -100};
     ints_equal(f.input_ids, ids, 10, "input_ids");
-    ints_equal(f.label_ids, lab, 10, "label_ids");
+    ints_equal(f.labels, lab, 10, "label_ids");
     for (int j = 0; j < 10; j++) CHECK(f.token_type_ids[j] == 0, "type %d", j);
     CHECK(f.lengths[0] == 8, "length %d", f.lengths[0]);
 
     /* cut to max_seq_len - 2 = 3 tokens, in the middle of a word */
-    NerFeatures g;
+    Features g;
     CHECK(ner_make_features(t, &set, 5, &g, &e) == 0, "%s", e.msg);
     int ids5[] = {CLS, X, ABC, D, SEP}, lab5[] = {-100, 3, 7, -100, -100};
     ints_equal(g.input_ids, ids5, 5, "cut input_ids");
-    ints_equal(g.label_ids, lab5, 5, "cut label_ids");
+    ints_equal(g.labels, lab5, 5, "cut label_ids");
     CHECK(g.lengths[0] == 5, "cut length %d", g.lengths[0]);
 
     /* evaluation labels: positions 1, 2, 5, 6 of the first feature */
@@ -70,8 +70,8 @@ static void test_features(const Tokenizer *t) {
     int want_gold[] = {3, 7, 9, 12}, want_pred[] = {2, 0, 1, 0};
     ints_equal(gold, want_gold, 4, "gold");
     ints_equal(pred, want_pred, 4, "pred");
-    ner_features_free(&f);
-    ner_features_free(&g);
+    features_free(&f);
+    features_free(&g);
 
     CHECK(ner_make_features(t, &set, 1, &f, &e) == -1 && strstr(e.msg, "max_seq_len 1"),
           "max_seq_len 1 must fail: %s", e.msg);
