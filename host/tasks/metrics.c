@@ -1,11 +1,15 @@
 /* The benchmark's metrics (see metrics.h for which Python behaviour each one matches). */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "host/tasks/metrics.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+
+#include "host/base/pyfmt.h"
 
 /* ---- classification and correlation ---- */
 
@@ -230,6 +234,147 @@ PRF metric_seqeval(const char *const *gold, const char *const *pred, const int *
     double denom = out.precision + out.recall;
     out.f1 = denom > 0 ? 2 * out.precision * out.recall / denom : 0;
     return out;
+}
+
+/* ---- seqeval's classification_report ---- */
+
+/* numpy's pairwise summation (np.add.reduce of float64), which np.mean and np.average use */
+static double np_sum(const double *a, int n) {
+    if (n < 8) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += a[i];
+        return s;
+    }
+    if (n <= 128) {
+        double r[8];
+        int i = 8;
+        for (int j = 0; j < 8; j++) r[j] = a[j];
+        for (; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++) r[j] += a[i + j];
+        double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) s += a[i];
+        return s;
+    }
+    int half = n / 2 - (n / 2) % 8;
+    return np_sum(a, half) + np_sum(a + half, n - half);
+}
+
+/* Python's str order of two entity types */
+static int cmp_type(const Tag *a, const Tag *b) {
+    int n = a->type_len < b->type_len ? a->type_len : b->type_len, c = memcmp(a->type, b->type, n);
+    return c ? c : (a->type_len > b->type_len) - (a->type_len < b->type_len);
+}
+
+static int cmp_type_qsort(const void *a, const void *b) { return cmp_type(a, b); }
+
+/* per entity type (sorted): true positives, predicted and true entity counts */
+typedef struct {
+    Tag *types;
+    int n;
+    long *tp, *pred, *true_;
+} TypeCounts;
+
+static int type_index(const TypeCounts *c, const Tag *t) {
+    for (int i = 0; i < c->n; i++)
+        if (cmp_type(&c->types[i], t) == 0) return i;
+    return -1;
+}
+
+static TypeCounts count_types(const Entity *g, int ng, const Entity *p, int np) {
+    TypeCounts c = {xmalloc(((size_t)ng + np + 1) * sizeof(Tag)), 0, NULL, NULL, NULL};
+    for (int i = 0; i < ng + np; i++) c.types[c.n++] = i < ng ? g[i].type : p[i - ng].type;
+    qsort(c.types, (size_t)c.n, sizeof(Tag), cmp_type_qsort);
+    int k = 0;
+    for (int i = 0; i < c.n; i++)
+        if (k == 0 || cmp_type(&c.types[i], &c.types[k - 1]) != 0) c.types[k++] = c.types[i];
+    c.n = k;
+    c.tp = xcalloc((size_t)k + 1, sizeof(long));
+    c.pred = xcalloc((size_t)k + 1, sizeof(long));
+    c.true_ = xcalloc((size_t)k + 1, sizeof(long));
+    for (int i = 0; i < ng; i++) c.true_[type_index(&c, &g[i].type)]++;
+    for (int i = 0; i < np; i++) c.pred[type_index(&c, &p[i].type)]++;
+    for (int i = 0, j = 0; i < ng && j < np;) { /* both sorted: the common entities */
+        int d = cmp_entity(&g[i], &p[j]);
+        if (d == 0) c.tp[type_index(&c, &g[i].type)]++;
+        if (d <= 0) i++;
+        if (d >= 0) j++;
+    }
+    return c;
+}
+
+/* _precision_recall_fscore_support's per-row arithmetic (zero_division "warn": 0) */
+static PRF prf_of(long tp, long pred, long true_) {
+    PRF r = {pred ? (double)tp / pred : 0, true_ ? (double)tp / true_ : 0, 0};
+    double denom = r.precision + r.recall;
+    r.f1 = 2.0 * r.precision * r.recall / (denom == 0 ? 1 : denom);
+    return r;
+}
+
+/* StringReporter's row: '{:>{width}s} ' + ' {:>9.{digits}f}' * 3 + ' {:>9}' and a newline */
+static void report_row(FILE *f, const char *name, int name_len, int width, PRF r, long support,
+                       int digits) {
+    int chars = 0; /* Python pads by code points */
+    for (int i = 0; i < name_len; i++) chars += ((unsigned char)name[i] & 0xC0) != 0x80;
+    fprintf(f, "%*s%.*s  %9.*f %9.*f %9.*f %9ld\n", width > chars ? width - chars : 0, "",
+            name_len, name, digits, r.precision, digits, r.recall, digits, r.f1, support);
+}
+
+/* the macro (weights NULL) or weighted average of the per-type rows, as np.average */
+static PRF average_rows(const PRF *rows, const long *weights, int n) {
+    double *v = xmalloc((size_t)n * 3 * sizeof(double)), w = 0, out[3];
+    for (int i = 0; i < n; i++) w += weights ? (double)weights[i] : 1;
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < n; i++) {
+            double x = k == 0 ? rows[i].precision : k == 1 ? rows[i].recall : rows[i].f1;
+            v[(size_t)k * n + i] = weights ? x * (double)weights[i] : x;
+        }
+        out[k] = w > 0 ? np_sum(v + (size_t)k * n, n) / w : 0; /* no true entities: 0 */
+    }
+    free(v);
+    return (PRF){out[0], out[1], out[2]};
+}
+
+static void write_report(FILE *f, const TypeCounts *c, int digits) {
+    int width = 12; /* len("weighted avg") */
+    for (int i = 0; i < c->n; i++) {
+        int chars = 0;
+        for (int k = 0; k < c->types[i].type_len; k++)
+            chars += ((unsigned char)c->types[i].type[k] & 0xC0) != 0x80;
+        if (chars > width) width = chars;
+    }
+    if (digits > width) width = digits;
+    fprintf(f, "%*s  precision    recall  f1-score   support\n\n", width, "");
+    PRF *rows = xmalloc(((size_t)c->n + 1) * sizeof *rows);
+    long tp = 0, pred = 0, true_ = 0;
+    for (int i = 0; i < c->n; i++) {
+        rows[i] = prf_of(c->tp[i], c->pred[i], c->true_[i]);
+        report_row(f, c->types[i].type, c->types[i].type_len, width, rows[i], c->true_[i], digits);
+        tp += c->tp[i], pred += c->pred[i], true_ += c->true_[i];
+    }
+    fputs("\n", f);
+    report_row(f, "micro avg", 9, width, prf_of(tp, pred, true_), true_, digits);
+    report_row(f, "macro avg", 9, width, average_rows(rows, NULL, c->n), true_, digits);
+    report_row(f, "weighted avg", 12, width, average_rows(rows, c->true_, c->n), true_, digits);
+    free(rows);
+}
+
+char *seqeval_report(const char *const *gold, const char *const *pred, const int *seq_lens,
+                     int n_seqs, int digits) {
+    Entity *g, *p;
+    int ng = get_entities(gold, seq_lens, n_seqs, &g);
+    int np = get_entities(pred, seq_lens, n_seqs, &p);
+    ng = unique_entities(g, ng);
+    np = unique_entities(p, np);
+    TypeCounts c = count_types(g, ng, p, np);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = c.n > 0 ? open_memstream(&text, &len) : NULL; /* no entities: seqeval raises */
+    if (f) {
+        write_report(f, &c, digits);
+        if (fclose(f) != 0) free(text), text = NULL;
+    }
+    free(c.types), free(c.tp), free(c.pred), free(c.true_), free(g), free(p);
+    return text;
 }
 
 /* ---- answer normalisation (KorQuAD and SQuAD) on code points ---- */
@@ -518,15 +663,34 @@ double squad_f1(const char *prediction, const char *gold) {
 
 /* ---- per task, as the original's compute_metrics / run_squad report ---- */
 
-static void put(Metrics *m, const char *key, double v) {
+void metrics_put(Metrics *m, const char *key, double v) {
+    if (m->n == METRICS_MAX) return; /* the tasks' key sets are fixed and fit */
     m->keys[m->n] = key;
+    m->count[m->n] = 0;
     m->values[m->n++] = v;
 }
 
-double metrics_get(const Metrics *m, const char *key) {
+void metrics_put_count(Metrics *m, const char *key, long v) {
+    int n = m->n;
+    metrics_put(m, key, (double)v);
+    if (m->n > n) m->count[n] = 1;
+}
+
+static int metrics_index(const Metrics *m, const char *key) {
     for (int i = 0; i < m->n; i++)
-        if (strcmp(m->keys[i], key) == 0) return m->values[i];
-    return NAN;
+        if (strcmp(m->keys[i], key) == 0) return i;
+    return -1;
+}
+
+double metrics_get(const Metrics *m, const char *key) {
+    int i = metrics_index(m, key);
+    return i < 0 ? NAN : m->values[i];
+}
+
+void metrics_str(const Metrics *m, const char *key, char *buf, size_t n) {
+    int i = metrics_index(m, key);
+    if (i >= 0 && m->count[i]) snprintf(buf, n, "%.0f", m->values[i]);
+    else py_float(i < 0 ? NAN : m->values[i], buf, n);
 }
 
 void task_metrics_classification(const TaskInfo *t, const int *labels, const int *preds, int n,
@@ -534,29 +698,29 @@ void task_metrics_classification(const TaskInfo *t, const int *labels, const int
     out->n = 0;
     if (t->metric == METRIC_MACRO_PRF) {
         PRF r = metric_macro_prf(labels, preds, n);
-        put(out, "precision", r.precision);
-        put(out, "recall", r.recall);
-        put(out, "f1", r.f1);
+        metrics_put(out, "precision", r.precision);
+        metrics_put(out, "recall", r.recall);
+        metrics_put(out, "f1", r.f1);
     } else {
-        put(out, "acc", metric_accuracy(labels, preds, n));
+        metrics_put(out, "acc", metric_accuracy(labels, preds, n));
     }
 }
 
 void task_metrics_regression(const double *labels, const double *preds, int n, Metrics *out) {
     out->n = 0;
     double pearson = metric_pearson(preds, labels, n), spearman = metric_spearman(preds, labels, n);
-    put(out, "pearson", pearson);
-    put(out, "spearmanr", spearman);
-    put(out, "corr", (pearson + spearman) / 2);
+    metrics_put(out, "pearson", pearson);
+    metrics_put(out, "spearmanr", spearman);
+    metrics_put(out, "corr", (pearson + spearman) / 2);
 }
 
 void task_metrics_ner(const char *const *gold, const char *const *pred, const int *seq_lens,
                       int n_seqs, Metrics *out) {
     PRF r = metric_seqeval(gold, pred, seq_lens, n_seqs);
     out->n = 0;
-    put(out, "precision", r.precision);
-    put(out, "recall", r.recall);
-    put(out, "f1", r.f1);
+    metrics_put(out, "precision", r.precision);
+    metrics_put(out, "recall", r.recall);
+    metrics_put(out, "f1", r.f1);
 }
 
 /* HF keeps only golds that normalise to something, else compares with "" */
@@ -578,17 +742,42 @@ static void squad_scores(const QaPrediction *q, double *em, double *f1) {
     }
 }
 
+/* squad_evaluate's sums over the answered questions, in order: all of them, those with gold
+ * answers (HasAns), those without (NoAns), and find_best_thresh's running score */
+typedef struct {
+    double exact[3], f1[3], best_exact, best_f1;
+    long total[3];
+} SquadSums;
+
+/* find_best_thresh with every no-answer probability 0: the running score starts at the
+ * number of questions without answers and takes each answered question's score (a question
+ * without answers: -1 for a non-empty prediction); the best prefix wins */
+static void squad_add(SquadSums *s, const QaPrediction *q, double em, double f1,
+                      double *cur_em, double *cur_f1) {
+    int has_ans = q->n_golds > 0, groups[2] = {0, has_ans ? 1 : 2};
+    for (int i = 0; i < 2; i++) {
+        int k = groups[i];
+        s->exact[k] += em, s->f1[k] += f1, s->total[k]++;
+    }
+    double no_ans = q->prediction[0] ? -1 : 0;
+    *cur_em += has_ans ? em : no_ans;
+    *cur_f1 += has_ans ? f1 : no_ans;
+    if (*cur_em > s->best_exact) s->best_exact = *cur_em;
+    if (*cur_f1 > s->best_f1) s->best_f1 = *cur_f1;
+}
+
 void task_metrics_qa(const QaPrediction *qs, int n, Metrics *out) {
-    double em = 0, f1 = 0, off_em = 0, off_f1 = 0;
-    int answered = 0;
+    SquadSums s = {0};
+    double off_em = 0, off_f1 = 0;
+    for (int i = 0; i < n; i++) s.best_exact += qs[i].n_golds == 0;
+    s.best_f1 = s.best_exact;
+    double cur_em = s.best_exact, cur_f1 = s.best_f1;
     for (int i = 0; i < n; i++) {
         const QaPrediction *q = &qs[i];
         if (!q->prediction) continue;
-        answered++;
         double e, f;
         squad_scores(q, &e, &f);
-        em += e;
-        f1 += f;
+        squad_add(&s, q, e, f, &cur_em, &cur_f1);
         double best_em = 0, best_f1 = 0;
         for (int g = 0; g < q->n_golds; g++) {
             best_em = fmax(best_em, korquad_exact_match(q->prediction, q->golds[g]));
@@ -597,9 +786,21 @@ void task_metrics_qa(const QaPrediction *qs, int n, Metrics *out) {
         off_em += best_em;
         off_f1 += best_f1;
     }
+    static const char *const keys[3][3] = {{"exact", "f1", "total"},
+                                           {"HasAns_exact", "HasAns_f1", "HasAns_total"},
+                                           {"NoAns_exact", "NoAns_f1", "NoAns_total"}};
     out->n = 0;
-    put(out, "exact", answered ? 100.0 * em / answered : 0);
-    put(out, "f1", answered ? 100.0 * f1 / answered : 0);
-    put(out, "official_exact_match", n ? 100.0 * off_em / n : 0);
-    put(out, "official_f1", n ? 100.0 * off_f1 / n : 0);
+    for (int k = 0; k < 3; k++) {
+        if (k > 0 && s.total[k] == 0) continue; /* HF merges a group only when it has questions */
+        long t = s.total[k];
+        metrics_put(out, keys[k][0], t ? 100.0 * s.exact[k] / t : 0);
+        metrics_put(out, keys[k][1], t ? 100.0 * s.f1[k] / t : 0);
+        metrics_put_count(out, keys[k][2], t);
+    }
+    metrics_put(out, "best_exact", s.total[0] ? 100.0 * s.best_exact / s.total[0] : 0);
+    metrics_put(out, "best_exact_thresh", 0.0);
+    metrics_put(out, "best_f1", s.total[0] ? 100.0 * s.best_f1 / s.total[0] : 0);
+    metrics_put(out, "best_f1_thresh", 0.0);
+    metrics_put(out, "official_exact_match", n ? 100.0 * off_em / n : 0);
+    metrics_put(out, "official_f1", n ? 100.0 * off_f1 / n : 0);
 }

@@ -12,6 +12,8 @@
 #ifndef KOE_METRICS_H
 #define KOE_METRICS_H
 
+#include <stddef.h>
+
 #include "host/tasks/tasks.h"
 
 double metric_accuracy(const int *labels, const int *preds, int n);
@@ -28,6 +30,12 @@ PRF metric_macro_prf(const int *labels, const int *preds, int n);
  * seq_lens[i] tags (same lengths in both). An empty tag is read as "O". */
 PRF metric_seqeval(const char *const *gold, const char *const *pred, const int *seq_lens,
                    int n_seqs);
+/* seqeval's classification_report(gold, pred, digits, suffix=True) text (same inputs as
+ * metric_seqeval): a row per entity type (sorted) and the micro, macro and weighted averages,
+ * in its StringReporter's layout. Heap string; NULL when neither side has an entity (where
+ * seqeval raises ValueError). */
+char *seqeval_report(const char *const *gold, const char *const *pred, const int *seq_lens,
+                     int n_seqs, int digits);
 
 /* KorQuAD's normalize_answer (heap string): quotes and brackets of the listed kinds become
  * spaces, Python str.lower(), ASCII punctuation removed, whitespace runs folded to one space */
@@ -47,15 +55,21 @@ typedef struct {
 } QaPrediction;
 
 /* Named results, in the order the original's dict has them. */
-enum { METRICS_MAX = 6 };
+enum { METRICS_MAX = 16 };
 typedef struct {
     int n;
     const char *keys[METRICS_MAX];
     double values[METRICS_MAX];
+    unsigned char count[METRICS_MAX]; /* 1: a Python int in the original (KorQuAD's totals) */
 } Metrics;
 
+/* appends a float result / an integer count (keys are static strings) */
+void metrics_put(Metrics *m, const char *key, double v);
+void metrics_put_count(Metrics *m, const char *key, long v);
 /* the value of key, or NaN when absent */
 double metrics_get(const Metrics *m, const char *key);
+/* str(value) of key as the original writes it: "5774" for a count, else Python's str(float) */
+void metrics_str(const Metrics *m, const char *key, char *buf, size_t n);
 
 /* compute_metrics(task, labels, preds) as the original reports it:
  * nsmc/kornli/paws/question-pair: acc; hate-speech: precision, recall, f1 (macro) */
@@ -66,9 +80,13 @@ void task_metrics_regression(const double *labels, const double *preds, int n, M
 /* naver-ner: precision, recall, f1 (seqeval) */
 void task_metrics_ner(const char *const *gold, const char *const *pred, const int *seq_lens,
                       int n_seqs, Metrics *out);
-/* korquad: exact, f1 (HF squad_evaluate: total = answered questions) and official_exact_match,
- * official_f1 (KorQuAD evaluate: total = all questions, unanswered score 0); all in percent.
- * A question without gold answers scores 0 officially and is compared with "" by HF. */
+/* korquad, what run_squad.py reports: HF 3.3.1 squad_evaluate(examples, predictions) without
+ * no-answer probabilities -- exact, f1, total, HasAns_exact, HasAns_f1, HasAns_total (and
+ * NoAns_* when some question has no gold answer), best_exact, best_exact_thresh, best_f1,
+ * best_f1_thresh -- then the official KorQuAD v1.0 official_exact_match, official_f1. HF's
+ * scores count answered questions only (total), the official ones all questions (unanswered
+ * score 0); percentages. A question without gold answers scores 0 officially and is compared
+ * with "" by HF. */
 void task_metrics_qa(const QaPrediction *qs, int n, Metrics *out);
 
 #endif

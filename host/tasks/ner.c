@@ -1,6 +1,7 @@
 /* naver-ner as the original's run_ner.py evaluates it: the argmax label of every token, read
  * at the first sub-token of each word (ner_row_labels), scored with seqeval; the metrics are
- * {loss, precision, recall, f1} as the original's dict. Features: ner_features.c. */
+ * {loss, precision, recall, f1} as the original's dict, and the eval file ends with seqeval's
+ * classification report. Features: ner_features.c. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,11 +27,11 @@ static int ner_evaluate(const Task *t, const EvalAt *at, const ModelOutputs *out
     }
     Metrics m;
     task_metrics_ner(gold, pred, lens, f->n, &m);
-    Metrics *r = &ev->metrics;
-    r->n = 0;
-    r->keys[r->n] = "loss", r->values[r->n++] = out->loss;
-    for (int k = 0; k < m.n && r->n < METRICS_MAX; k++)
-        r->keys[r->n] = m.keys[k], r->values[r->n++] = m.values[k];
+    metrics_put(&ev->metrics, "loss", out->loss); /* the original's results dict, then */
+    for (int k = 0; k < m.n; k++) metrics_put(&ev->metrics, m.keys[k], m.values[k]);
+    /* show_ner_report: seqeval's classification_report (digits 2); none when no entity was
+     * either gold or predicted, where the original's seqeval call raises */
+    ev->report = seqeval_report(gold, pred, lens, f->n, 2);
     free(gold), free(pred), free(lens), free(g), free(p);
     return 0;
 }

@@ -20,10 +20,12 @@
  * post-processing (compute_predictions_logits, v1): per feature the n_best_size best start and
  * end positions (stable: ties keep the lower position); pairs outside the window's document
  * part, not max-context at the start, reversed or longer than max_answer_length are dropped;
- * the best start+end logit sum wins (ties: HF's order, i.e. the earlier feature, then the
- * higher-ranked start, then end); its sub-tokens
- * become text (convert_tokens_to_string) and are projected onto the original words with
- * get_final_text. A question with no valid pair gets "empty", as HF. */
+ * the remaining pairs of all the question's windows are sorted by start+end logit sum (ties:
+ * HF's order, i.e. the earlier feature, then the higher-ranked start, then end); walking them
+ * from the best, each pair's sub-tokens become text (convert_tokens_to_string), projected onto
+ * the original words with get_final_text, and the first n_best_size distinct texts are the
+ * n-best list; the prediction is its first. A question with no valid pair gets "empty", as
+ * HF. */
 #ifndef KOE_SQUAD_H
 #define KOE_SQUAD_H
 
@@ -79,8 +81,26 @@ typedef struct {
     TokenizerKind kind; /* convert_tokens_to_string: WordPiece joins "##", SentencePiece "▁" */
 } QaPostArgs;
 
-/* predictions[i] for question i (heap strings, free with qa_predictions_free); logits are
- * [n * seq_len] per feature, start and end. */
+/* One of a question's n best answers, as HF's nbest_predictions file lists them. */
+typedef struct {
+    char *text;
+    double probability;           /* _compute_softmax over the list's start + end logits */
+    float start_logit, end_logit; /* 0, 0 for the "empty" stand-in */
+} QaAnswer;
+
+typedef struct {
+    QaAnswer *items; /* best first; at least one */
+    int n;           /* at most n_best_size */
+} QaNbest;
+
+/* compute_predictions_logits: per question its n_best_size best distinct answers (free with
+ * qa_nbest_free); logits are [n * seq_len] per feature, start and end. The prediction is
+ * items[0].text; "empty" (logits 0, probability 1) when no pair is valid, as HF. */
+QaNbest *qa_nbest(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f,
+                  const float *start_logits, const float *end_logits, const QaPostArgs *a);
+void qa_nbest_free(QaNbest *nb, int n);
+/* just the predictions: predictions[i] for question i (heap strings, free with
+ * qa_predictions_free) */
 char **qa_predict(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f,
                   const float *start_logits, const float *end_logits, const QaPostArgs *a);
 void qa_predictions_free(char **preds, int n);

@@ -1,80 +1,103 @@
 /* KorQuAD as the original's run_squad.py evaluates it: HF 3.3.1's compute_predictions_logits
- * over the predict_file (squad_predict.c), output_dir/predictions_<step>.json as HF writes it,
- * and HF's exact/f1 with the official KorQuAD exact match and F1. Features: squad.c. */
+ * over the predict_file (squad_predict.c), output_dir/predictions_<step>.json and
+ * nbest_predictions_<step>.json as HF writes them, and HF's squad_evaluate with the official
+ * KorQuAD exact match and F1 (task_metrics_qa). Features: squad.c. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/base/pyfmt.h"
+#include "host/tasks/squad_eval.h"
 #include "host/tasks/task.h"
 
-/* one UTF-8 string as Python's json.dumps (ensure_ascii): \uXXXX for non-ASCII */
-static void json_string(FILE *f, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    fputc('"', f);
-    while (*p) {
-        unsigned c = *p++;
-        int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-        if (extra) c &= 0x3F >> extra;
-        for (int k = 0; k < extra && (*p & 0xC0) == 0x80; k++) c = (c << 6) | (*p++ & 0x3F);
-        if (c == '"') fputs("\\\"", f);
-        else if (c == '\\') fputs("\\\\", f);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '\b') fputs("\\b", f);
-        else if (c == '\f') fputs("\\f", f);
-        else if (c < 0x20 || (c > 0x7F && c < 0x10000)) fprintf(f, "\\u%04x", c);
-        else if (c >= 0x10000) fprintf(f, "\\u%04x\\u%04x", 0xD800 + ((c - 0x10000) >> 10),
-                                       0xDC00 + ((c - 0x10000) & 0x3FF));
-        else fputc((int)c, f);
-    }
-    fputc('"', f);
+/* an open_memstream, or NULL (out of memory) */
+static FILE *text_stream(char **text, size_t *len) {
+    *text = NULL;
+    *len = 0;
+    return open_memstream(text, len);
 }
 
-/* output_dir/predictions_<step>.json as HF writes it: json.dumps(all_predictions, indent=4) */
-static void write_predictions(const EvalAt *at, const QaExampleSet *ex, char **preds) {
-    char *path = strfmt("%s/predictions_%d.json", at->output_dir, at->step);
-    char *tmp = strfmt("%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "warning: %s: cannot write predictions\n", tmp);
-    } else {
-        fputs(ex->n ? "{\n" : "{}", f);
-        for (int i = 0; i < ex->n; i++) {
-            fputs("    ", f);
-            json_string(f, ex->items[i].id);
-            fputs(": ", f);
-            json_string(f, preds[i]);
-            fputs(i + 1 < ex->n ? ",\n" : "\n}", f);
-        }
-        fputs("\n", f);
-        if (fclose(f) != 0 || rename(tmp, path) != 0)
-            fprintf(stderr, "warning: %s: cannot write predictions\n", path);
+char *qa_predictions_json(const QaExampleSet *set, const QaNbest *nb, size_t *len) {
+    char *text;
+    FILE *f = text_stream(&text, len);
+    if (!f) return NULL;
+    fputs(set->n ? "{\n" : "{}", f);
+    for (int i = 0; i < set->n; i++) {
+        fputs("    ", f);
+        py_json_string(f, set->items[i].id);
+        fputs(": ", f);
+        py_json_string(f, nb[i].items[0].text);
+        fputs(i + 1 < set->n ? ",\n" : "\n}", f);
     }
-    free(path), free(tmp);
+    fputs("\n", f);
+    return fclose(f) == 0 ? text : (free(text), NULL);
+}
+
+static void nbest_entry(FILE *f, const QaAnswer *x) {
+    fputs("        {\n            \"text\": ", f);
+    py_json_string(f, x->text);
+    fputs(",\n            \"probability\": ", f);
+    py_json_float(f, x->probability);
+    fputs(",\n            \"start_logit\": ", f);
+    py_json_float(f, x->start_logit);
+    fputs(",\n            \"end_logit\": ", f);
+    py_json_float(f, x->end_logit);
+    fputs("\n        }", f);
+}
+
+char *qa_nbest_json(const QaExampleSet *set, const QaNbest *nb, size_t *len) {
+    char *text;
+    FILE *f = text_stream(&text, len);
+    if (!f) return NULL;
+    fputs(set->n ? "{\n" : "{}", f);
+    for (int i = 0; i < set->n; i++) {
+        fputs("    ", f);
+        py_json_string(f, set->items[i].id);
+        fputs(": [\n", f);
+        for (int k = 0; k < nb[i].n; k++) {
+            nbest_entry(f, &nb[i].items[k]);
+            fputs(k + 1 < nb[i].n ? ",\n" : "\n    ]", f);
+        }
+        fputs(i + 1 < set->n ? ",\n" : "\n}", f);
+    }
+    fputs("\n", f);
+    return fclose(f) == 0 ? text : (free(text), NULL);
+}
+
+/* output_dir/<prefix>_<step>.json from a text maker */
+static int write_json(const EvalAt *at, const char *prefix, const QaExampleSet *set,
+                      const QaNbest *nb, char *(*make)(const QaExampleSet *, const QaNbest *,
+                                                        size_t *), Error *e) {
+    char *path = strfmt("%s/%s_%d.json", at->output_dir, prefix, at->step);
+    size_t len;
+    char *text = make(set, nb, &len);
+    int rc = text ? write_file_atomic(path, text, len, e) : errorf(e, "%s: out of memory", path);
+    free(path), free(text);
+    return rc;
 }
 
 /* the outputs over the predict_file's windows: [n, T, 2], start then end logits */
 static int squad_evaluate(const Task *t, const EvalAt *at, const ModelOutputs *out,
                           Evaluation *ev, Error *e) {
-    (void)e;
     const QaExampleSet *ex = &t->data.qa.examples;
     const Features *f = &t->features[at->split];
     size_t n = (size_t)f->n * f->max_len;
     float *start = xmalloc((n + 1) * sizeof(float)), *end = xmalloc((n + 1) * sizeof(float));
     for (size_t i = 0; i < n; i++) start[i] = out->logits[2 * i], end[i] = out->logits[2 * i + 1];
-    char **preds = qa_predict(t->data.qa.tok, ex, &t->data.qa.features, start, end,
-                              &t->data.qa.post);
-    write_predictions(at, ex, preds);
+    QaNbest *nb = qa_nbest(t->data.qa.tok, ex, &t->data.qa.features, start, end,
+                           &t->data.qa.post);
+    int rc = write_json(at, "predictions", ex, nb, qa_predictions_json, e);
+    if (rc == 0) rc = write_json(at, "nbest_predictions", ex, nb, qa_nbest_json, e);
     QaPrediction *qs = xmalloc(((size_t)ex->n + 1) * sizeof *qs);
     for (int i = 0; i < ex->n; i++) {
         const QaExample *x = &ex->items[i];
-        qs[i] = (QaPrediction){x->answer_texts, x->n_answers, preds[i]};
+        qs[i] = (QaPrediction){x->answer_texts, x->n_answers, nb[i].items[0].text};
     }
     task_metrics_qa(qs, ex->n, &ev->metrics);
-    qa_predictions_free(preds, ex->n);
+    qa_nbest_free(nb, ex->n);
     free(qs), free(start), free(end);
-    return 0;
+    return rc;
 }
 
 /* convert_tokens_to_string's rule by the benchmark's model_type */

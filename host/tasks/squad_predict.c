@@ -1,5 +1,6 @@
 /* KorQuAD answer post-processing: HF 3.3.1 compute_predictions_logits for SQuAD v1 and its
  * get_final_text (see squad.h). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,15 +172,22 @@ static Cps tokens_text(const Tokenizer *t, TokenizerKind kind, const int *ids, i
     return joined;
 }
 
+/* a valid (start, end) pair of one window: HF's _PrelimPrediction */
 typedef struct {
     int feature, start, end;
-    double score;
-} Best;
+    double score; /* start + end logit */
+    int order;    /* when it was found: ties keep this order (Python's sort is stable) */
+} Prelim;
 
-/* the best valid (start, end) of one feature, kept in *best when it beats it strictly */
-static void feature_best(const QaFeatures *f, int k, const float *sl, const float *el,
-                         const QaPostArgs *a, int *starts, int *ends, unsigned char *taken,
-                         Best *best) {
+typedef struct {
+    Prelim *v;
+    int n, cap;
+} Prelims;
+
+/* the valid pairs among window k's n_best_size best starts and ends, in HF's loop order */
+static void feature_prelims(const QaFeatures *f, int k, const float *sl, const float *el,
+                            const QaPostArgs *a, int *starts, int *ends, unsigned char *taken,
+                            Prelims *out) {
     const QaFeature *ft = &f->items[k];
     int ns = best_indexes(sl, f->seq_len, a->n_best_size, starts, taken);
     int ne = best_indexes(el, f->seq_len, a->n_best_size, ends, taken);
@@ -191,14 +199,23 @@ static void feature_best(const QaFeatures *f, int k, const float *sl, const floa
             int en = ends[m], je = en - ft->doc_offset;
             if (en >= ft->n_tokens || je < 0 || je >= ft->paragraph_len) continue;
             if (en < s || en - s + 1 > a->max_answer_length) continue;
-            double score = (double)sl[s] + (double)el[en];
-            if (best->feature < 0 || score > best->score) *best = (Best){k, s, en, score};
+            if (out->n == out->cap)
+                out->v = xrealloc(out->v, (size_t)(out->cap = 2 * out->cap + 64) * sizeof *out->v);
+            out->v[out->n] = (Prelim){k, s, en, (double)sl[s] + (double)el[en], out->n};
+            out->n++;
         }
     }
 }
 
+/* best score first; equal scores in the order found */
+static int cmp_prelim(const void *x, const void *y) {
+    const Prelim *a = x, *b = y;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    return (a->order > b->order) - (a->order < b->order);
+}
+
 static char *answer_text(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f,
-                         const Best *b, const QaPostArgs *a) {
+                         const Prelim *b, const QaPostArgs *a) {
     const QaFeature *ft = &f->items[b->feature];
     const QaExample *ex = &set->items[ft->example];
     const QaDoc *d = &f->docs[f->example_doc[ft->example]];
@@ -224,25 +241,79 @@ static char *answer_text(const Tokenizer *t, const QaExampleSet *set, const QaFe
     return text;
 }
 
-char **qa_predict(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f,
+/* _compute_softmax of the entries' start + end logits */
+static void softmax_probabilities(QaAnswer *items, int n) {
+    double max = 0, total = 0;
+    for (int i = 0; i < n; i++) {
+        double score = (double)items[i].start_logit + (double)items[i].end_logit;
+        if (i == 0 || score > max) max = score;
+    }
+    for (int i = 0; i < n; i++) {
+        items[i].probability = exp((double)items[i].start_logit + items[i].end_logit - max);
+        total += items[i].probability;
+    }
+    for (int i = 0; i < n; i++) items[i].probability /= total;
+}
+
+/* the question's n best distinct final texts, walking its pairs from the best */
+static QaNbest question_nbest(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f,
+                              const float *sl, const float *el, Prelims *p,
+                              const QaPostArgs *a) {
+    QaNbest nb = {xmalloc(((size_t)a->n_best_size + 1) * sizeof *nb.items), 0};
+    if (p->n > 0) qsort(p->v, (size_t)p->n, sizeof *p->v, cmp_prelim);
+    for (int i = 0; i < p->n && nb.n < a->n_best_size; i++) {
+        const Prelim *b = &p->v[i];
+        char *text = answer_text(t, set, f, b, a);
+        int seen = 0;
+        for (int k = 0; k < nb.n && !seen; k++) seen = !strcmp(nb.items[k].text, text);
+        if (seen) {
+            free(text);
+            continue;
+        }
+        size_t off = (size_t)b->feature * f->seq_len;
+        nb.items[nb.n++] = (QaAnswer){text, 0, sl[off + b->start], el[off + b->end]};
+    }
+    if (nb.n == 0) nb.items[nb.n++] = (QaAnswer){xstrdup("empty"), 0, 0, 0};
+    softmax_probabilities(nb.items, nb.n);
+    return nb;
+}
+
+QaNbest *qa_nbest(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f,
                   const float *start_logits, const float *end_logits, const QaPostArgs *a) {
-    char **preds = xcalloc((size_t)set->n + 1, sizeof *preds);
+    QaNbest *out = xcalloc((size_t)set->n + 1, sizeof *out);
     int *starts = xmalloc(((size_t)a->n_best_size + 1) * sizeof(int));
     int *ends = xmalloc(((size_t)a->n_best_size + 1) * sizeof(int));
     unsigned char *taken = xmalloc((size_t)f->seq_len + 1);
+    Prelims p = {0};
     int k = 0;
     for (int i = 0; i < set->n; i++) {
-        Best best = {.feature = -1};
+        p.n = 0;
         for (; k < f->n && f->items[k].example == i; k++) {
             size_t off = (size_t)k * f->seq_len;
-            feature_best(f, k, start_logits + off, end_logits + off, a, starts, ends, taken,
-                         &best);
+            feature_prelims(f, k, start_logits + off, end_logits + off, a, starts, ends,
+                            taken, &p);
         }
-        preds[i] = best.feature < 0 ? xstrdup("empty") : answer_text(t, set, f, &best, a);
+        out[i] = question_nbest(t, set, f, start_logits, end_logits, &p, a);
     }
-    free(starts);
-    free(ends);
-    free(taken);
+    free(p.v), free(starts), free(ends), free(taken);
+    return out;
+}
+
+void qa_nbest_free(QaNbest *nb, int n) {
+    if (!nb) return;
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < nb[i].n; k++) free(nb[i].items[k].text);
+        free(nb[i].items);
+    }
+    free(nb);
+}
+
+char **qa_predict(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f,
+                  const float *start_logits, const float *end_logits, const QaPostArgs *a) {
+    QaNbest *nb = qa_nbest(t, set, f, start_logits, end_logits, a);
+    char **preds = xcalloc((size_t)set->n + 1, sizeof *preds);
+    for (int i = 0; i < set->n; i++) preds[i] = xstrdup(nb[i].items[0].text);
+    qa_nbest_free(nb, set->n);
     return preds;
 }
 

@@ -9,19 +9,6 @@
 
 #include "host/train/train_internal.h"
 
-/* Python's str(float): the shortest repr that reads back the same */
-static void py_float(double x, char *buf, size_t n) {
-    if (isnan(x)) {
-        snprintf(buf, n, "nan");
-        return;
-    }
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, n, "%.*g", p, x);
-        if (strtod(buf, NULL) == x) break;
-    }
-    if (!strpbrk(buf, ".en")) strncat(buf, ".0", n - strlen(buf) - 1);
-}
-
 static int cmp_keys(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -40,7 +27,7 @@ int write_eval_file(const Trainer *t, const char *mode, int step, const Metrics 
     FILE *f = open_memstream(&text, &len);
     if (!f) return errorf(e, "%s: out of memory", path);
     for (int i = 0; i < mt->n; i++) {
-        py_float(metrics_get(mt, keys[i]), num, sizeof num);
+        metrics_str(mt, keys[i], num, sizeof num);
         fprintf(f, "  %s = %s\n", keys[i], num);
     }
     if (report) fprintf(f, "\n%s", report);
@@ -107,17 +94,20 @@ void log_step(Trainer *t, const Progress *pg, int epoch, double loss, float lr) 
 /* eval_results.txt as the original writes it: "<metric>_<step> = value", sorted by metric
  * then step when there are several checkpoints */
 int write_eval_results(const Trainer *t, const StepResult *r, int n, Error *e) {
-    size_t cap = 256 + (size_t)n * METRICS_MAX * 96, len = 0;
-    char *text = xcalloc(cap, 1), num[40];
+    char *text = NULL, num[40];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return errorf(e, "%s/eval_results.txt: out of memory", t->args->output_dir);
     const char *keys[METRICS_MAX];
     int nk = n ? r[0].metrics.n : 0;
     for (int k = 0; k < nk; k++) keys[k] = r[0].metrics.keys[k];
     qsort(keys, nk, sizeof keys[0], cmp_keys);
     for (int k = 0; k < nk; k++)
         for (int i = 0; i < n; i++) {
-            py_float(metrics_get(&r[i].metrics, keys[k]), num, sizeof num);
-            len += snprintf(text + len, cap - len, "%s_%d = %s\n", keys[k], r[i].step, num);
+            metrics_str(&r[i].metrics, keys[k], num, sizeof num);
+            fprintf(f, "%s_%d = %s\n", keys[k], r[i].step, num);
         }
+    fclose(f);
     char *path = strfmt("%s/eval_results.txt", t->args->output_dir);
     int rc = write_file_atomic(path, text, len, e);
     free(path), free(text);

@@ -1,6 +1,7 @@
 /* NER and KorQuAD features and KorQuAD predictions against HF transformers 3.3.1 on the real
  * data (tests/fixtures/make_feature_fixtures.py): every feature's hashes, the first features
- * in full, training-mode targets, and compute_predictions_logits on pseudo-random logits.
+ * in full, training-mode targets, and compute_predictions_logits on pseudo-random logits: the
+ * predictions, squad_evaluate's scores of them, and the predictions and nbest files.
  * Needs KOELECTRA_DATA_DIR and the koelectra-base-v3 vocab (KOELECTRA_VOCAB_DIR, default
  * ../shared/vocab); skips without them. */
 #include <cjson/cJSON.h>
@@ -10,7 +11,9 @@
 #include <string.h>
 
 #include "host/tasks/ner_features.h"
+#include "host/tasks/metrics.h"
 #include "host/tasks/squad.h"
+#include "host/tasks/squad_eval.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/features/"
@@ -193,6 +196,52 @@ static void check_qa_train(const Tokenizer *t, const QaExampleSet *set, const Qa
 
 /* ---------------------------------------------------------------- predictions */
 
+/* task_metrics_qa's HF keys against squad_evaluate on the same predictions: the same sums in
+ * the same order, so equal to the bit */
+static void check_evaluate(const QaExampleSet *set, const QaNbest *nb, const cJSON *want,
+                           const char *what) {
+    QaPrediction *qs = xmalloc(sizeof *qs * (size_t)set->n);
+    for (int i = 0; i < set->n; i++)
+        qs[i] = (QaPrediction){set->items[i].answer_texts, set->items[i].n_answers,
+                               nb[i].items[0].text};
+    Metrics m;
+    task_metrics_qa(qs, set->n, &m);
+    const cJSON *w;
+    int n = 0;
+    cJSON_ArrayForEach(w, want) {
+        double got = metrics_get(&m, w->string);
+        CHECK(got == w->valuedouble, "%s: %s = %.17g, HF %.17g", what, w->string, got,
+              w->valuedouble);
+        n++;
+    }
+    CHECK(n == 10 && m.n == 12, "%s: %d HF keys, %d of ours", what, n, m.n);
+    free(qs);
+}
+
+/* the files run_squad writes for the first questions, byte for byte as HF writes them */
+static void check_files(const QaNbest *nb, const QaExampleSet *set, const char *pred_path,
+                        const char *nbest_path) {
+    cJSON *p = read_json(pred_path);
+    int n = cJSON_GetArraySize(p);
+    cJSON_Delete(p);
+    QaExampleSet sub = *set;
+    sub.n = n;
+    const char *paths[2] = {pred_path, nbest_path};
+    char *(*make[2])(const QaExampleSet *, const QaNbest *, size_t *) = {qa_predictions_json,
+                                                                        qa_nbest_json};
+    for (int k = 0; k < 2; k++) {
+        char *want = NULL, *got;
+        size_t len, got_len;
+        Error e;
+        CHECK(read_file(paths[k], &want, &len, &e) == 0, "%s", e.msg);
+        got = make[k](&sub, nb, &got_len);
+        CHECK(want && got && got_len == len && memcmp(got, want, len) == 0,
+              "%s: %zu bytes written differ from HF's %zu", paths[k], got_len, len);
+        free(want), free(got);
+    }
+    CHECK(n == 8, "%d questions in %s", n, pred_path);
+}
+
 static void check_predictions(const Tokenizer *t, const QaExampleSet *set, const QaFeatures *f) {
     cJSON *p = read_json(FIX "korquad_predictions.json");
     int n_ex = cJSON_GetObjectItem(p, "n_examples")->valueint;
@@ -209,21 +258,23 @@ static void check_predictions(const Tokenizer *t, const QaExampleSet *set, const
     sub.n = n_ex;
     QaFeatures fsub = *f;
     fsub.n = n_ft;
-    const char *keys[2] = {"cased", "lower"};
+    const char *keys[2] = {"cased", "lower"}, *evals[2] = {"evaluate_cased", "evaluate_lower"};
     for (int lower = 0; lower < 2; lower++) {
         QaPostArgs a = {.n_best_size = 20, .max_answer_length = 30, .do_lower_case = lower,
                         .kind = TOK_WORDPIECE};
-        char **preds = qa_predict(t, &sub, &fsub, sl, el, &a);
+        QaNbest *nb = qa_nbest(t, &sub, &fsub, sl, el, &a);
         const cJSON *want = cJSON_GetObjectItem(p, keys[lower]);
         int bad = 0;
         for (int i = 0; i < n_ex; i++) {
-            const char *w = cJSON_GetArrayItem(want, i)->valuestring;
-            if (strcmp(preds[i], w) && bad++ < MAX_REPORTS)
-                fprintf(stderr, "%s prediction %d: '%s' expected '%s'\n", keys[lower], i,
-                        preds[i], w);
+            const char *w = cJSON_GetArrayItem(want, i)->valuestring, *got = nb[i].items[0].text;
+            if (strcmp(got, w) && bad++ < MAX_REPORTS)
+                fprintf(stderr, "%s prediction %d: '%s' expected '%s'\n", keys[lower], i, got, w);
         }
         CHECK(bad == 0, "%s: %d of %d predictions differ", keys[lower], bad, n_ex);
-        qa_predictions_free(preds, n_ex);
+        check_evaluate(&sub, nb, cJSON_GetObjectItem(p, evals[lower]), keys[lower]);
+        if (!lower)
+            check_files(nb, set, FIX "korquad_predictions_8.json", FIX "korquad_nbest_8.json");
+        qa_nbest_free(nb, n_ex);
     }
     free(sl);
     free(el);

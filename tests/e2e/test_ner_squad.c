@@ -9,7 +9,8 @@ static double result_value(const char *path, const char *key) {
     char *text;
     if (read_file(path, &text, NULL, &(Error){{0}}) != 0) return NAN;
     char *want = strfmt("%s = ", key), *p = strstr(text, want);
-    double v = p && (p == text || p[-1] == '\n' || p[-1] == ' ') ? strtod(p + strlen(want), NULL) : NAN;
+    while (p && p != text && p[-1] != '\n' && p[-1] != ' ') p = strstr(p + 1, want); /* a whole key */
+    double v = p ? strtod(p + strlen(want), NULL) : NAN;
     free(want), free(text);
     return v;
 }

@@ -87,6 +87,19 @@ static const char **tags(const cJSON *seqs, int *lens) {
     return out;
 }
 
+/* seqeval's classification_report text, byte for byte (null: seqeval raises) */
+static void check_report(const char **gold, const char **pred, const int *lens, int n, int digits,
+                         const cJSON *want, int k) {
+    char *got = seqeval_report(gold, pred, lens, n, digits);
+    if (cJSON_IsNull(want)) {
+        CHECK(got == NULL, "case %d: a report where seqeval has none:\n%s", k, got);
+    } else {
+        CHECK(got && strcmp(got, want->valuestring) == 0,
+              "case %d digits %d: report\n%s\nexpected\n%s", k, digits, got, want->valuestring);
+    }
+    free(got);
+}
+
 static void check_seqeval(const cJSON *cases) {
     const cJSON *c;
     int k = 0;
@@ -100,13 +113,15 @@ static void check_seqeval(const cJSON *cases) {
         CHECK(close_to(metrics_get(&m, "precision"), get(c, "precision")), "case %d precision %.17g", k, metrics_get(&m, "precision"));
         CHECK(close_to(metrics_get(&m, "recall"), get(c, "recall")), "case %d recall %.17g", k, metrics_get(&m, "recall"));
         CHECK(close_to(metrics_get(&m, "f1"), get(c, "f1")), "case %d f1 %.17g", k, metrics_get(&m, "f1"));
+        check_report(gold, pred, lens, n, 2, get(c, "report"), k);
+        check_report(gold, pred, lens, n, 4, get(c, "report4"), k);
         free(gold);
         free(pred);
         free(lens);
         free(lens2);
         k++;
     }
-    CHECK(k >= 12, "only %d seqeval cases", k);
+    CHECK(k >= 13, "only %d seqeval cases", k);
 }
 
 static void check_answers(const cJSON *cases) {

@@ -46,5 +46,43 @@ int main(void) {
     CHECK(near(metrics_get(&m, "official_exact_match"), 50) && near(metrics_get(&m, "exact"), 100),
           "unanswered questions count officially only");
     CHECK(isnan(metrics_get(&m, "no such key")), "absent key");
+
+    /* HF squad_evaluate's keys: answered q1 (right), q3 (no gold answers, so HF compares with
+     * ""), q4 (squad f1 0.5); q2 unanswered. best_*: the running score starts at 1 (q3 has no
+     * answers): +1 (q1) = 2 is the best, -1 (q3, a non-empty prediction), then +0 / +0.5. */
+    const char *g4[] = {"the big cat"};
+    QaPrediction q4[] = {{g1, 1, "세종"}, {g2, 1, NULL}, {g2, 0, "부산"}, {g4, 1, "a big dog"}};
+    task_metrics_qa(q4, 4, &m);
+    const char *keys[] = {"exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total",
+                          "NoAns_exact", "NoAns_f1", "NoAns_total", "best_exact",
+                          "best_exact_thresh", "best_f1", "best_f1_thresh",
+                          "official_exact_match", "official_f1"};
+    double want[] = {100.0 / 3, 50, 3, 50, 75, 2, 0, 0, 1, 200.0 / 3, 0, 200.0 / 3, 0, 25, 37.5};
+    CHECK(m.n == 15, "%d korquad keys, want 15", m.n);
+    for (int k = 0; k < 15 && k < m.n; k++)
+        CHECK(!strcmp(m.keys[k], keys[k]) && near(m.values[k], want[k]),
+              "key %d: %s = %.17g, want %s = %g", k, m.keys[k], m.values[k], keys[k], want[k]);
+    char num[32];
+    metrics_str(&m, "total", num, sizeof num);
+    CHECK(!strcmp(num, "3"), "total is a count: '%s'", num);
+    metrics_str(&m, "best_f1_thresh", num, sizeof num);
+    CHECK(!strcmp(num, "0.0"), "best_f1_thresh is a float: '%s'", num);
+    task_metrics_qa(q4, 1, &m); /* all with answers: no NoAns_* keys, as HF */
+    CHECK(m.n == 12 && isnan(metrics_get(&m, "NoAns_total")), "%d keys without NoAns", m.n);
+
+    /* seqeval's classification_report of the case above, as seqeval 1.2.2 prints it */
+    char *report = seqeval_report(gold, pred, lens, 2, 2);
+    const char *want_report =
+        "              precision    recall  f1-score   support\n\n"
+        "         DAT       0.00      0.00      0.00         0\n"
+        "         LOC       0.00      0.00      0.00         1\n"
+        "         ORG       0.00      0.00      0.00         0\n"
+        "         PER       1.00      1.00      1.00         1\n\n"
+        "   micro avg       0.33      0.50      0.40         2\n"
+        "   macro avg       0.25      0.25      0.25         2\n"
+        "weighted avg       0.50      0.50      0.50         2\n";
+    CHECK(report && !strcmp(report, want_report), "report\n%s", report);
+    free(report);
+    CHECK(seqeval_report(gold + 2, pred + 2, (int[]){1}, 1, 2) == NULL, "a report without entities");
     return test_exit("test_metrics");
 }
