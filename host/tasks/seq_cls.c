@@ -1,9 +1,14 @@
-/* Sequence classification and regression: features, loader and evaluation (see seq_cls.h). */
+/* Sequence classification and regression: features, loader, evaluation and the test split's
+ * predictions-N.tsv (see seq_cls.h). */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "host/tasks/seq_cls.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "host/base/pyfmt.h"
 
 int seq_cls_features(const Tokenizer *tok, const TaskInfo *task, const ExampleSet *ex,
                      int max_len, Features *f, Error *e) {
@@ -35,23 +40,70 @@ static int argmax(const float *row, int n) {
     return best;
 }
 
+/* one row of predictions-N.tsv: the original's row index, gold and predicted label names,
+ * and each label's softmax probability */
+static void write_class_row(FILE *f, const TaskInfo *task, int row, int gold, int pred,
+                            const float *logits) {
+    int L = task->num_labels;
+    double max = logits[pred], sum = 0;
+    char num[32];
+    fprintf(f, "%d\t%s\t%s", row, task->labels[gold], task->labels[pred]);
+    for (int k = 0; k < L; k++) sum += exp((double)logits[k] - max);
+    for (int k = 0; k < L; k++) {
+        py_float(exp((double)logits[k] - max) / sum, num, sizeof num);
+        fprintf(f, "\t%s", num);
+    }
+    fputc('\n', f);
+}
+
+/* test/predictions-<step>.tsv: row, gold, predicted (korsts: gold and predicted scores, the
+ * exact float32 values), then the class probabilities; a header line names the columns */
+static int write_predictions(const Task *t, const EvalAt *at, const float *logits,
+                             const int *preds, Error *e) {
+    const Features *f = &t->features[at->split];
+    const ExampleSet *ex = &t->data.seq_cls.examples[at->split];
+    char *text = NULL, gold[32], pred[32];
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out) {
+        fputs("row\tgold\tpredicted", out);
+        for (int k = 0; preds && k < t->info->num_labels; k++)
+            fprintf(out, "\tprob_%s", t->info->labels[k]);
+        fputc('\n', out);
+        for (int i = 0; i < f->n; i++) {
+            if (preds) {
+                write_class_row(out, t->info, ex->items[i].row, f->labels[i], preds[i],
+                                logits + (size_t)i * t->info->num_labels);
+                continue;
+            }
+            py_float(f->scores[i], gold, sizeof gold);
+            py_float(logits[i], pred, sizeof pred);
+            fprintf(out, "%d\t%s\t%s\n", ex->items[i].row, gold, pred);
+        }
+        if (fclose(out) != 0) free(text), text = NULL;
+    }
+    int rc = write_beside_eval_file(at, "predictions", "tsv", text, len, e);
+    free(text);
+    return rc;
+}
+
 static int seq_cls_evaluate(const Task *t, const EvalAt *at, const ModelOutputs *out,
                             Evaluation *ev, Error *e) {
-    (void)e;
     const Features *f = &t->features[at->split];
-    int L = out->num_labels;
+    int L = out->num_labels, *preds = NULL;
     if (t->info->kind == TASK_REGRESSION) {
-        double *preds = xmalloc(f->n * sizeof(double)), *gold = xmalloc(f->n * sizeof(double));
-        for (int i = 0; i < f->n; i++) preds[i] = out->logits[i], gold[i] = f->scores[i];
-        task_metrics_regression(gold, preds, f->n, &ev->metrics);
-        free(preds), free(gold);
+        double *pred = xmalloc(f->n * sizeof(double)), *gold = xmalloc(f->n * sizeof(double));
+        for (int i = 0; i < f->n; i++) pred[i] = out->logits[i], gold[i] = f->scores[i];
+        task_metrics_regression(gold, pred, f->n, &ev->metrics);
+        free(pred), free(gold);
     } else {
-        int *preds = xmalloc(f->n * sizeof(int));
+        preds = xmalloc(f->n * sizeof(int));
         for (int i = 0; i < f->n; i++) preds[i] = argmax(out->logits + (size_t)i * L, L);
         task_metrics_classification(t->info, f->labels, preds, f->n, &ev->metrics);
-        free(preds);
     }
-    return 0;
+    int rc = at->split == SPLIT_TEST ? write_predictions(t, at, out->logits, preds, e) : 0;
+    free(preds);
+    return rc;
 }
 
 static void seq_cls_free(Task *t) {

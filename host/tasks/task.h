@@ -82,6 +82,11 @@ int task_load(Task *t, const TaskInfo *info, const TaskSource *src, Error *e);
 const Features *task_split(const Task *t, Split s);
 void task_free(Task *t);
 
+/* writes text to output_dir/<mode>/<stem>-<step>.<ext> (<stem>.<ext> at step 0), beside the
+ * split's eval file, crash-safe; a NULL text (out of memory) is an error */
+int write_beside_eval_file(const EvalAt *at, const char *stem, const char *ext,
+                           const char *text, size_t len, Error *e);
+
 /* the families' loaders, which task_load calls */
 int seq_cls_load(Task *t, const TaskSource *src, Error *e);
 int ner_load(Task *t, const TaskSource *src, Error *e);
