@@ -12,8 +12,12 @@
 #   MODELS        koelectra-small,koelectra-base,kobert,distilkobert,xlm-roberta,hanbert
 #   SHAPES        nsmc,korquad            PADDING  padded,dynamic
 #   STEPS=20 WARMUP=3 EVAL_STEPS=STEPS EXAMPLES=2048 (real rows tokenised per shape)
-#   TORCH_MODES   fp32,bf16,compile on a GPU, fp32,bf16 on the CPU (compile is minutes there)
+#   TORCH_MODES   fp32,bf16,compile,compile-graphs,compile-max on a GPU, fp32,bf16 on the CPU
+#                 (compiling is minutes there); see bench/torch_baseline.py
 #   COMPILE_MODELS koelectra-small,koelectra-base   COMPILE_SHAPES nsmc,korquad
+#   COMPILE_RUNS  MODEL:SHAPE,... (instead of the two above)   EVAL_MODES (default: all)
+#   TORCH_BUDGET_S  PyTorch starts no (model, shape, mode) run after this many seconds
+#   PYTHON        python3
 #   THREADS       CPU threads for both sides (default: all cores)
 #   KOELECTRA_DATA_DIR (../shared/data), VOCAB (../shared/vocab/koelectra-base-v3-discriminator/
 #   vocab.txt), PEAK_TFLOPS (else by card name), SKIP_TORCH=1
@@ -26,7 +30,7 @@ if nvidia-smi -L >/dev/null 2>&1; then
     device=cuda
     card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
     bench="${BENCH:-build-gpu/bench}"
-    torch_modes="${TORCH_MODES:-fp32,bf16,compile}"
+    torch_modes="${TORCH_MODES:-fp32,bf16,compile,compile-graphs,compile-max}"
     threads="${THREADS:-8}"
 else
     device=cpu
@@ -68,10 +72,11 @@ t_ours=$(($(date +%s) - t0))
 touch "$logs/torch.jsonl"
 if [ -z "${SKIP_TORCH:-}" ]; then
     echo "== PyTorch ($torch_modes)"
-    python3 bench/torch_baseline.py --device "$device" --models "$models" \
+    "${PYTHON:-python3}" bench/torch_baseline.py --device "$device" --models "$models" \
         --shapes "${SHAPES:-nsmc,korquad}" --pad_modes "${PADDING:-padded,dynamic}" \
         --modes "$torch_modes" --compile_models "${COMPILE_MODELS:-koelectra-small,koelectra-base}" \
-        --compile_shapes "${COMPILE_SHAPES:-nsmc,korquad}" --lengths_dir "$logs/lengths" \
+        --compile_shapes "${COMPILE_SHAPES:-nsmc,korquad}" --compile_runs "${COMPILE_RUNS:-}" \
+        --eval_modes "${EVAL_MODES:-}" --budget_s "${TORCH_BUDGET_S:-0}" --lengths_dir "$logs/lengths" \
         --threads "$threads" --device_name "$card" "${common[@]}" \
         2>"$logs/torch.err" | tee "$logs/torch.jsonl" | cut -c 1-160
     tail -n 3 "$logs/torch.err"
@@ -80,17 +85,27 @@ t_all=$(($(date +%s) - t0))
 
 commit=$(git rev-parse --short HEAD 2>/dev/null)
 dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo " + uncommitted changes")
-torch_v=$(python3 -c 'import torch, transformers; print(torch.__version__, "/ transformers", transformers.__version__)' 2>/dev/null)
+torch_v=$("${PYTHON:-python3}" -c 'import torch, transformers; print(torch.__version__, "/ transformers", transformers.__version__)' 2>/dev/null)
 {
     echo "- Machine: $card, backend $device, $threads threads (OMP/OpenBLAS and torch)."
     [ "$device" = cpu ] && echo "- CPU numbers on a shared machine are noisy (other jobs ran beside these); few steps."
     echo "- Code: commit $commit$dirty; PyTorch $torch_v."
     echo "- Settings: models $models; $warmup warm-up + $steps timed train steps, $eval_steps eval"
     echo "  steps per (model, shape, padding); torch modes $torch_modes."
-    [[ "$torch_modes" == *compile* ]] && echo "  torch.compile only for ${COMPILE_MODELS:-koelectra-small,koelectra-base} at ${COMPILE_SHAPES:-nsmc,korquad}."
+    [[ "$torch_modes" == *compile* ]] &&
+        echo "  torch.compile modes only for ${COMPILE_RUNS:-${COMPILE_MODELS:-koelectra-small,koelectra-base} at ${COMPILE_SHAPES:-nsmc,korquad}}." &&
+        echo "  Eval timed for ${EVAL_MODES:-every mode}."
+    [[ "$torch_modes" == *compile-* ]] && cat <<'EOF'
+  compile-graphs (reduce-overhead) and compile-max (max-autotune): static shapes (dynamic
+  padding bucketed to powers of two), pinned batches, non_blocking uploads; of AdamW(fused=True)
+  after an eager clip and clip + AdamW(foreach) compiled together, the faster is kept (notes
+  column). max(WARMUP, 5) untimed warm-up steps per shape and optimizer exclude compilation,
+  autotuning and CUDA graph recording (warm-up column; recompiles in timed steps: none unless
+  the notes say so).
+EOF
     echo "  Both sides run the same batches (row lengths from bench's lengths files); eval uses the"
     echo "  train batch size. Time: ours ${t_ours}s, all ${t_all}s."
-    echo "- Command: \`bench/run_bench.sh\` with MODELS=$models STEPS=$steps WARMUP=$warmup EVAL_STEPS=$eval_steps THREADS=$threads TORCH_MODES=$torch_modes"
+    echo "- Command: \`bench/run_bench.sh\` with MODELS=$models STEPS=$steps WARMUP=$warmup EVAL_STEPS=$eval_steps THREADS=$threads TORCH_MODES=$torch_modes${COMPILE_RUNS:+ COMPILE_RUNS=$COMPILE_RUNS}${EVAL_MODES:+ EVAL_MODES=$EVAL_MODES}"
     echo "- Throughput = samples (or real tokens) over the summed step times; a step runs up to"
     echo "  the loss read (synchronised) and includes the batch upload. TFLOP/s counts useful"
     echo "  work only: per row of L real tokens L x (6 x matmul params + 12 x layers x hidden x L)."
