@@ -145,6 +145,12 @@ static int train(Trainer *t, Error *e) {
     for (int epoch = start_epoch; epoch < plan.epochs && !stop && rc == 0; epoch++) {
         epoch_order(order, f->n, (uint64_t)a->seed, epoch);
         for (int step = epoch == start_epoch ? start_step : 0; step < plan.n_batches; step++) {
+            /* the original checks after each batch; checking before the next one is the same
+             * there, and a resume from the final checkpoint then trains nothing more */
+            if (a->max_steps > 0 && t->global_step > a->max_steps) {
+                stop = 1;
+                break;
+            }
             int nb = f->n - step * B < B ? f->n - step * B : B;
             Batch b = make_batch(m, f, order + step * B, nb, t->layout, &bb);
             model_forward(m, &b, 1, 1.0f / accum);
@@ -176,10 +182,6 @@ static int train(Trainer *t, Error *e) {
                 rc = after_step(t, epoch, step + 1, e);
                 pg.start += now_seconds() - pause; /* throughput counts training only */
                 if (rc != 0) break;
-            }
-            if (a->max_steps > 0 && t->global_step > a->max_steps) {
-                stop = 1;
-                break;
             }
         }
     }
