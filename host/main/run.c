@@ -60,6 +60,7 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
     memset(r, 0, sizeof *r);
     r->argc = argc;
     r->argv = argv;
+    r->lock_fd = -1;
     const char *task = NULL, *file = NULL, *dir = "configs";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -267,6 +268,9 @@ static int looks_like_path(const char *s) {
 }
 
 int run_setup(Run *r, Error *e) {
+    /* first, so that a second run into the same folder stops before reading anything */
+    r->lock_fd = run_folder_lock(r->args.output_dir, e);
+    if (r->lock_fd < 0) return -1;
     Error miss;
     const char *name = r->args.model_name_or_path;
     r->model_dir = hf_resolve_model(name, &miss);
@@ -333,4 +337,5 @@ void run_free(Run *r) {
     free(r->model_dir), free(r->weights), free(r->vocab_dir);
     free(r->config_path), free(r->model_config_path);
     tokenizer_free(r->tok);
+    run_folder_unlock(r->lock_fd);
 }

@@ -28,15 +28,17 @@ typedef struct {
     ModelConfig cfg;
     const Backend *be;
     Tokenizer *tok;
+    int lock_fd;              /* output_dir/.lock, held from run_setup to run_free; -1 */
 } Run;
 
 /* parses argv; `kinds` lists the task kinds this program runs. Prints --help and returns 1
  * when asked; returns -1 with e filled on bad input. */
 int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
               int n_kinds, Error *e);
-/* resolves the model, tokenizer and backend (printing what was chosen); refuses, naming the
- * files and keys, a max_seq_len beyond max_position_embeddings, a vocab_size below the
- * tokenizer's and a model too large for the backend's memory */
+/* locks the run folder (see run_folder_lock), then resolves the model, tokenizer and backend
+ * (printing what was chosen); refuses, naming the files and keys, a max_seq_len beyond
+ * max_position_embeddings, a vocab_size below the tokenizer's and a model too large for the
+ * backend's memory */
 int run_setup(Run *r, Error *e);
 /* data_dir/task/file, falling back to $KOELECTRA_DATA_DIR/task/file; NULL for "" */
 char *run_data_path(const Run *r, const char *file);

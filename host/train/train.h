@@ -46,6 +46,12 @@ struct Trainer {
  * checkpoint on test (if do_eval) and write eval_results.txt and results.json */
 int trainer_run(Trainer *t, Error *e);
 
+/* takes output_dir/.lock (flock, released when the process ends) and writes our pid in it;
+ * returns its descriptor, or -1 with "<dir>: in use by another run (pid N ...)" when another
+ * process holds it. Creates dir when missing; touches nothing else in it. */
+int run_folder_lock(const char *dir, Error *e);
+void run_folder_unlock(int fd);
+
 /* runs the model over f in eval_batch_size batches (no dropout) and returns the logits laid
  * out as [n, rows, L] with rows = 1 (seq cls) or max_len (token heads); padding rows are 0.
  * *loss receives the mean eval loss over batches when f has labels. */
