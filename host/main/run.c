@@ -268,9 +268,6 @@ static int looks_like_path(const char *s) {
 }
 
 int run_setup(Run *r, Error *e) {
-    /* first, so that a second run into the same folder stops before reading anything */
-    r->lock_fd = run_folder_lock(r->args.output_dir, e);
-    if (r->lock_fd < 0) return -1;
     Error miss;
     const char *name = r->args.model_name_or_path;
     r->model_dir = hf_resolve_model(name, &miss);
@@ -291,6 +288,10 @@ int run_setup(Run *r, Error *e) {
         r->be = backend_cpu();
     }
     if (check_memory(r, e) != 0) return -1;
+    /* before the data is read: a second run into the same folder stops here, and a run whose
+     * model or tokenizer is not found, or does not fit, makes no folder */
+    r->lock_fd = run_folder_lock(r->args.output_dir, e);
+    if (r->lock_fd < 0) return -1;
     fprintf(stderr, "model %s (%s, %d layers, hidden %d), tokenizer %s, backend %s\n",
             r->args.model_name_or_path, r->cfg.model_type, r->cfg.num_layers, r->cfg.hidden_size,
             r->vocab_dir, r->be->name);

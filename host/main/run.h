@@ -35,8 +35,8 @@ typedef struct {
  * when asked; returns -1 with e filled on bad input. */
 int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
               int n_kinds, Error *e);
-/* locks the run folder (see run_folder_lock), then resolves the model, tokenizer and backend
- * (printing what was chosen); refuses, naming the files and keys, a max_seq_len beyond
+/* resolves the model, tokenizer and backend, then locks the run folder (see run_folder_lock)
+ * and prints what was chosen; refuses, naming the files and keys, a max_seq_len beyond
  * max_position_embeddings, a vocab_size below the tokenizer's and a model too large for the
  * backend's memory */
 int run_setup(Run *r, Error *e);

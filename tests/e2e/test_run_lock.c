@@ -56,7 +56,7 @@ static void check_refused(const E2E *x, const char *ckpt, const char *out, long 
     int code = e2e_wait(start(x, ckpt, err));
     char *want = strfmt("%s: in use by another run (pid %ld", out, pid), *after = snapshot(out);
     e2e_check_one_error(err, code, want, what);
-    CHECK(e2e_lines_with(err, "model ", NULL, 0) == 0, "%s: it went on to load the model", what);
+    CHECK(e2e_lines_with(err, "model ", NULL, 0) == 0, "%s: it went on past the lock", what);
     CHECK(!strcmp(before, after), "%s: the folder changed:\n%s--- before:\n%s", what, after, before);
     free(err), free(before), free(want), free(after);
 }
