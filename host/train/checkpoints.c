@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,6 +103,7 @@ int save_checkpoint(Trainer *t, int epoch, int next_step, Error *e) {
         remove_checkpoint_dir(dir);
         if (rename(tmp, dir) != 0) rc = errorf(e, "%s: cannot rename to %s", tmp, dir);
     }
+    if (rc != 0) remove_checkpoint_dir(tmp); /* a failed write (disk full) leaves nothing */
     /* optimizer state stays only in the newest checkpoint unless save_optimizer asks */
     if (rc == 0 && !t->args->save_optimizer && t->last_checkpoint) {
         char *old = strfmt("%s/optimizer.safetensors", t->last_checkpoint);
@@ -118,18 +120,81 @@ int save_checkpoint(Trainer *t, int epoch, int next_step, Error *e) {
     return rc;
 }
 
-static double json_number(cJSON *o, const char *key) {
-    cJSON *v = cJSON_GetObjectItem(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+/* the optimizer updates that the sampler position (epoch, next_step) stands for: the loop's
+ * rule, an update every accum batches, or one per epoch when an epoch has no more batches */
+static long updates_at(const Plan *p, int accum, long epoch, long next_step) {
+    if (p->n_batches <= accum) return epoch + (next_step == p->n_batches);
+    return epoch * (p->n_batches / accum) + next_step / accum;
 }
 
-/* restores weights, AdamW moments, step counters and the sampler position */
-int load_resume_state(Trainer *t, int *epoch, int *next_step, Error *e) {
+/* trainer_state.json's key as an integer in [lo, hi]; `range` says what the bounds are */
+static int state_int(const cJSON *o, const char *key, double lo, double hi, const char *range,
+                     const char *path, long *out, Error *e) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    if (!cJSON_IsNumber(v)) return errorf(e, "%s: %s: missing or not a number", path, key);
+    double x = v->valuedouble;
+    if (x != floor(x) || x < lo || x > hi)
+        return errorf(e, "%s: %s: %.17g is outside %s [%.0f, %.0f]", path, key, x, range, lo, hi);
+    *out = (long)x;
+    return 0;
+}
+
+/* the counters of trainer_state.json, each checked against this run's plan and all of them
+ * against each other, so that a resume continues exactly the run that wrote them */
+static int read_state(Trainer *t, const Plan *p, const char *path, int *epoch, int *next_step,
+                      Error *e) {
+    char *text;
+    if (read_file(path, &text, NULL, e) != 0) return -1;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    const TrainArgs *a = t->args;
+    int accum = a->gradient_accumulation_steps, n = task_split(t->task, SPLIT_TRAIN)->n;
+    int B = a->train_batch_size;
+    long last = t->first_step + updates_at(p, accum, p->epochs, 0);
+    if (a->max_steps > 0 && a->max_steps + 1 < last) last = a->max_steps + 1;
+    long gs = 0, ep = 0, ns = 0, micro = 0, seen = 0, seed = 0;
+    const cJSON *loss = cJSON_GetObjectItem(o, "train_loss_sum");
+    int rc = !cJSON_IsObject(o) ? errorf(e, "%s: not a JSON object", path)
+             : state_int(o, "global_step", t->first_step, last, "this run's steps", path, &gs, e) ||
+               state_int(o, "epoch", 0, p->epochs - 1, "this run's epochs", path, &ep, e) ||
+               state_int(o, "next_step", 1, p->n_batches, "the batches of an epoch", path, &ns, e) ||
+               state_int(o, "micro_step", 0, 0x1p53, "the counter's range", path, &micro, e) ||
+               state_int(o, "samples_seen", 0, 0x1p53, "the counter's range", path, &seen, e) ||
+               state_int(o, "seed", a->seed, a->seed, "this run's seed", path, &seed, e);
+    if (!rc && !(cJSON_IsNumber(loss) && isfinite(loss->valuedouble)))
+        rc = errorf(e, "%s: train_loss_sum: missing or not a finite number", path);
+    long want = t->first_step + updates_at(p, accum, ep, ns);
+    long want_seen = ep * n + (ns * (long)B < n ? ns * (long)B : n);
+    if (!rc && gs != want)
+        rc = errorf(e, "%s: global_step: %ld, but epoch %ld and next_step %ld make %ld with this "
+                    "run's %d batches per epoch", path, gs, ep, ns, want, p->n_batches);
+    if (!rc && seen != want_seen)
+        rc = errorf(e, "%s: samples_seen: %ld, but epoch %ld and next_step %ld make %ld with this "
+                    "run's %d examples", path, seen, ep, ns, want_seen, n);
+    if (!rc) {
+        t->global_step = (int)gs;
+        *epoch = (int)ep;
+        *next_step = (int)ns;
+        t->model->micro_step = (uint64_t)micro;
+        t->train_loss_sum = loss->valuedouble;
+        t->samples_seen = seen;
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* restores the step counters and sampler position (checked first: they are cheap), then the
+ * weights (either format) and the AdamW moments */
+int load_resume_state(Trainer *t, const Plan *plan, int *epoch, int *next_step, Error *e) {
     const char *dir = t->resume_from;
     Model *m = t->model;
-    char *p = strfmt("%s/model.safetensors", dir);
-    int rc = model_load(m, p, t->args->seed, e);
+    char *p = strfmt("%s/trainer_state.json", dir);
+    int rc = read_state(t, plan, p, epoch, next_step, e);
     free(p);
+    char *w = rc == 0 ? hf_weights_file(dir) : NULL;
+    if (rc == 0 && !w) rc = errorf(e, "%s: no model.safetensors or pytorch_model.bin", dir);
+    if (rc == 0) rc = model_load(m, w, t->args->seed, e);
+    free(w);
     TensorSet ts = {0};
     p = strfmt("%s/optimizer.safetensors", dir);
     if (rc == 0) rc = safetensors_read(p, &ts, e);
@@ -146,23 +211,6 @@ int load_resume_state(Trainer *t, int *epoch, int *next_step, Error *e) {
     }
     free(p);
     tensorset_free(&ts);
-    char *text = NULL;
-    p = strfmt("%s/trainer_state.json", dir);
-    if (rc == 0) rc = read_file(p, &text, NULL, e);
-    cJSON *o = text ? cJSON_Parse(text) : NULL;
-    if (rc == 0 && !o) rc = errorf(e, "%s: not valid JSON", p);
-    if (rc == 0) {
-        t->global_step = (int)json_number(o, "global_step");
-        *epoch = (int)json_number(o, "epoch");
-        *next_step = (int)json_number(o, "next_step");
-        m->micro_step = (uint64_t)json_number(o, "micro_step");
-        t->train_loss_sum = json_number(o, "train_loss_sum");
-        t->samples_seen = (long)json_number(o, "samples_seen");
-        if (t->global_step < 0 || *epoch < 0 || *next_step < 0)
-            rc = errorf(e, "%s: missing or negative counters", p);
-    }
-    cJSON_Delete(o);
-    free(text), free(p);
     if (rc == 0) fprintf(stderr, "resuming from %s at step %d\n", dir, t->global_step);
     return rc;
 }

@@ -3,6 +3,7 @@
  * closing summary. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +41,16 @@ int write_eval_file(const Trainer *t, const char *mode, int step, const Metrics 
 void log_json(Trainer *t, cJSON *obj) {
     if (t->log) {
         char *line = cJSON_PrintUnformatted(obj);
-        fprintf(t->log, "%s\n", line);
-        fflush(t->log);
+        if ((fprintf(t->log, "%s\n", line) < 0 || fflush(t->log) != 0) && !t->log_errno)
+            t->log_errno = errno ? errno : EIO;
         free(line);
     }
     cJSON_Delete(obj);
+}
+
+int check_log(const Trainer *t, Error *e) {
+    if (!t->log_errno) return 0;
+    return errorf(e, "%s/log.jsonl: write failed: %s", t->args->output_dir, strerror(t->log_errno));
 }
 
 cJSON *metrics_json(const Metrics *mt) {

@@ -2,6 +2,7 @@
  * and resumable checkpoints. The task (host/tasks/task.h) supplies the features and scores
  * the model's outputs. Batches are in batch.c, checkpoints in checkpoints.c, logs and result
  * files in report.c. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,7 @@ static int train(Trainer *t, Error *e) {
     int accum = a->gradient_accumulation_steps, B = a->train_batch_size;
     int start_epoch = 0, start_step = 0;
     t->global_step = t->first_step;
-    if (t->resume_from && load_resume_state(t, &start_epoch, &start_step, e) != 0) return -1;
+    if (t->resume_from && load_resume_state(t, &plan, &start_epoch, &start_step, e) != 0) return -1;
     fprintf(stderr, "training: %d examples, %d epochs, batch %d, accumulation %d, %d steps "
             "(warmup %d), %s, backend %s\n", f->n, plan.epochs, B, accum, plan.t_total,
             plan.warmup, LAYOUT_NAMES[t->layout], m->be->name);
@@ -181,6 +182,7 @@ static int train(Trainer *t, Error *e) {
                 double pause = now_seconds();
                 rc = after_step(t, epoch, step + 1, e);
                 pg.start += now_seconds() - pause; /* throughput counts training only */
+                if (rc == 0) rc = check_log(t, e);
                 if (rc != 0) break;
             }
         }
@@ -229,17 +231,30 @@ static int evaluate_checkpoints(Trainer *t, StepResult **out, int *n_out, Error 
 }
 
 
+/* log.jsonl is appended to, never truncated (a failing run keeps the earlier runs' lines);
+ * each run starts with a "start" line, so the last run is what follows the last of them */
+static int open_log(Trainer *t, Error *e) {
+    if (make_dirs(t->args->output_dir, e) != 0) return -1;
+    char *path = strfmt("%s/log.jsonl", t->args->output_dir);
+    t->log = fopen(path, "a");
+    int rc = t->log ? 0 : errorf(e, "%s: cannot open for appending: %s", path, strerror(errno));
+    free(path);
+    if (rc != 0) return -1;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "start");
+    cJSON_AddStringToObject(o, "task", t->args->task);
+    if (t->resume_from) cJSON_AddStringToObject(o, "resume_from", t->resume_from);
+    log_json(t, o);
+    return check_log(t, e);
+}
+
 int trainer_run(Trainer *t, Error *e) {
     double t0 = now_seconds() - t->time.tokenize;
-    if (make_dirs(t->args->output_dir, e) != 0) return -1;
-    char *log_path = strfmt("%s/log.jsonl", t->args->output_dir);
-    t->log = fopen(log_path, t->resume_from ? "a" : "w");
-    free(log_path);
     t->model->seed = (uint64_t)t->args->seed;
-    int rc = 0;
-    if (t->args->do_train && !task_split(t->task, SPLIT_TRAIN))
+    int rc = open_log(t, e);
+    if (rc == 0 && t->args->do_train && !task_split(t->task, SPLIT_TRAIN))
         rc = errorf(e, "%s: do_train needs a train_file", t->args->task);
-    else if (t->args->do_train) rc = train(t, e);
+    else if (rc == 0 && t->args->do_train) rc = train(t, e);
     StepResult *r = NULL;
     int n = 0;
     if (rc == 0 && t->args->do_eval) {
@@ -247,6 +262,7 @@ int trainer_run(Trainer *t, Error *e) {
         if (rc == 0) rc = write_eval_results(t, r, n, e);
     }
     double total = now_seconds() - t0;
+    if (rc == 0) rc = check_log(t, e);
     if (rc == 0) rc = write_results_json(t, r, n, total, e);
     if (rc == 0) print_summary(t, r, n, total);
     free(r);

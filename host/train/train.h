@@ -29,6 +29,7 @@ struct Trainer {
     BatchLayout layout;
     const char *resume_from; /* checkpoint folder or NULL */
     FILE *log;               /* output_dir/log.jsonl */
+    int log_errno;           /* why the first failed log write failed; 0 when none did */
     Timings time;
     int global_step;
     double train_loss_sum;     /* the original's tr_loss */

@@ -28,13 +28,16 @@ typedef struct {
 /* checkpoint-<global_step> with weights, config, tokenizer files, optimizer and trainer state;
  * epoch/next_step say where the sampler resumes */
 int save_checkpoint(Trainer *t, int epoch, int next_step, Error *e);
-/* restores weights, AdamW moments, step counters and the sampler position from resume_from */
-int load_resume_state(Trainer *t, int *epoch, int *next_step, Error *e);
+/* restores weights, AdamW moments, step counters and the sampler position from resume_from,
+ * after checking its trainer_state.json against this run's plan */
+int load_resume_state(Trainer *t, const Plan *plan, int *epoch, int *next_step, Error *e);
 /* the steps N of dir/checkpoint-N folders holding weights, ascending */
 int *list_checkpoints(const char *dir, int *n);
 
 /* ---- report.c ---- */
 void log_json(Trainer *t, cJSON *obj); /* one line of log.jsonl; takes obj */
+/* -1 with "<output_dir>/log.jsonl: write failed: ..." once a log line could not be written */
+int check_log(const Trainer *t, Error *e);
 cJSON *metrics_json(const Metrics *mt);
 /* output_dir/<mode>/<mode>-<step>.txt: the metrics, then a blank line and the report if any */
 int write_eval_file(const Trainer *t, const char *mode, int step, const Metrics *mt,
