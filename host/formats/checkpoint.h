@@ -46,6 +46,10 @@ int safetensors_write(const char *path, const TensorSet *ts, Error *e);
  * sequence of pickles, torch < 1.6); a bounded pickle reader that accepts only what torch.save
  * writes for a state_dict and refuses any other opcode or global */
 int torchbin_read(const char *path, TensorSet *out, Error *e);
+/* torch.save's zip format (what torch >= 1.6 and transformers' save_pretrained write): the
+ * same records and the same data.pkl as torch.save of an OrderedDict of these tensors, each
+ * storage 64-byte aligned; written atomically */
+int torchbin_write(const char *path, const TensorSet *ts, Error *e);
 /* .safetensors by extension; else by the first bytes (zip or pickle: torchbin_read), else
  * .bin .pt .pth go to torchbin_read (for its error) and anything else to safetensors_read */
 int checkpoint_read(const char *path, TensorSet *out, Error *e);

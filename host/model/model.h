@@ -107,7 +107,9 @@ void model_init_random(Model *m, uint64_t seed);
  * and newly initialised weights; a shape disagreeing with the config, an integer dtype or a
  * NaN/Inf value is an error naming the file and the tensor */
 int model_load(Model *m, const char *weights_path, uint64_t seed, Error *e);
-int model_save(const Model *m, const char *path, Error *e); /* fp32 safetensors; refuses NaN/Inf */
+/* fp32, HF names; path *.bin: torch.save zip (pytorch_model.bin), else safetensors; refuses
+ * NaN/Inf */
+int model_save(const Model *m, const char *path, Error *e);
 /* parameters to/from host fp32 [n_floats] */
 void model_get_params(const Model *m, float *host);
 void model_set_params(Model *m, const float *host);

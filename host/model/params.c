@@ -387,7 +387,9 @@ int model_save(const Model *m, const char *path, Error *e) {
         const Param *p = &m->params[i];
         tensorset_add_f32(&ts, p->name, host + p->offset, p->ndim, p->shape);
     }
-    int rc = safetensors_write(path, &ts, e);
+    size_t n = strlen(path);
+    int bin = n > 4 && strcmp(path + n - 4, ".bin") == 0;
+    int rc = bin ? torchbin_write(path, &ts, e) : safetensors_write(path, &ts, e);
     tensorset_free(&ts);
     free(host);
     return rc;
