@@ -160,6 +160,7 @@ static void compare_runs(const char *ref, const char *out, int k) {
 int main(void) {
     E2E x;
     e2e_init(&x, "resume_every");
+    e2e_small_vocab(&x);
     e2e_task_data(&x, "nsmc", 7); /* 6 rows: 3 batches of 2 */
     char *ckpt = strfmt("%s/run", x.root), *keep = strfmt("%s/ref", x.root);
     char *out = strfmt("%s/%s", ckpt, OUT_NAME), *ref = strfmt("%s/%s", keep, OUT_NAME);

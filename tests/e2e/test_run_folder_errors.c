@@ -140,6 +140,7 @@ static void check_disk_full(const E2E *x) {
 int main(void) {
     E2E x;
     e2e_init(&x, "run_folder_errors");
+    e2e_small_vocab(&x);
     e2e_task_data(&x, "nsmc", 7); /* 6 rows: 3 batches of 2 */
     check_log_errors(&x);
 

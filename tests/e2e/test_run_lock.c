@@ -64,6 +64,7 @@ static void check_refused(const E2E *x, const char *ckpt, const char *out, long 
 int main(void) {
     E2E x;
     e2e_init(&x, "run_lock");
+    e2e_small_vocab(&x);
     e2e_task_data(&x, "nsmc", 7);
     char *ckpt = strfmt("%s/ckpt", x.root), *out = strfmt("%s/koelectra-small-v3-nsmc-ckpt", ckpt);
     char *lock = strfmt("%s/.lock", out), *log = strfmt("%s/log.jsonl", out);
