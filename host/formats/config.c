@@ -41,6 +41,8 @@ static const char *const TASKS[] = {"nsmc",     "kornli",    "paws",  "korsts", 
 #define NUM(name, lo, hi, open) {#name, K_NUM, F(name), lo, hi, open, NULL}
 #define BIG 2147483647.0
 
+static const char *const SAVE_FORMATS[] = {"safetensors", "bin", "both", NULL};
+
 static const Key KEYS[] = {
     STR(task, TASKS),
     STR(model_type, BENCHMARK_MODEL_TYPES),
@@ -83,6 +85,7 @@ static const Key KEYS[] = {
     INT(eval_batch_size, 1, 65535),
     INT(logging_steps, 0, BIG),
     INT(save_steps, 0, BIG),
+    STR(save_format, SAVE_FORMATS),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 _Static_assert(NKEYS <= 64, "TrainArgs.present has one bit per key");
@@ -125,6 +128,7 @@ static void set_defaults(TrainArgs *a) {
     a->seed = 42;
     a->logging_steps = 500;
     a->save_steps = 500;
+    strcpy(a->save_format, "safetensors");
 }
 
 /* ---- storing one value, with the checks every source of values shares ---- */

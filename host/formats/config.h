@@ -36,6 +36,9 @@ typedef struct {
     int max_steps; /* > 0 overrides the epochs; -1 (or 0) means unused */
     int seed, train_batch_size, eval_batch_size;
     int logging_steps, save_steps; /* 0 disables, as `> 0 and step % n == 0` in the original */
+    /* this project's: checkpoint weights as model.safetensors ("safetensors", the default),
+     * pytorch_model.bin as the original writes them ("bin"), or both ("both") */
+    char save_format[16];
     /* which keys were given (bit i = row i of config.c's key table); train_args_to_json writes
      * exactly these, so a saved training_args.json has the same keys as the input config */
     uint64_t present;

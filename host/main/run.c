@@ -33,6 +33,8 @@ static void print_help(const char *program, const char *config_hint) {
             "  --unpadded                    pack each batch's real tokens, no padding at all\n"
             "                                (faster; not for QA, whose loss reads the padding)\n"
             "  --resume_from_checkpoint DIR  continue a run from one of its checkpoints\n"
+            "  --save_format FORMAT          checkpoint weights: safetensors (default), bin\n"
+            "                                (pytorch_model.bin, as the original) or both\n"
             "  --help                        this text\n",
             program, program, config_hint);
 }
@@ -317,10 +319,25 @@ static int create_model(Run *r, Model *m, const TaskInfo *task, Error *e) {
     return 0;
 }
 
+/* config.json's labels for checkpoints: the task's, as the original passes them to
+ * from_pretrained; for tasks without (korsts, korquad) the input config's when it has as
+ * many, as from_pretrained keeps them; else NULL (HF's LABEL_<i>) */
+static int checkpoint_labels(Run *r, int num_labels, Error *e) {
+    if (r->task->labels) return 0;
+    char *path = r->model_config ? xstrdup(r->model_config)
+                 : r->model_dir  ? strfmt("%s/config.json", r->model_dir) : NULL;
+    int rc = path ? model_config_labels(path, num_labels, &r->input_labels, e) : 0;
+    if (r->input_labels) r->n_input_labels = num_labels;
+    free(path);
+    return rc;
+}
+
 int run_train(Run *r, Trainer *t, double t0, Error *e) {
     Model m = {0};
-    int rc = create_model(r, &m, t->task->info, e);
+    int rc = checkpoint_labels(r, t->task->info->num_labels, e);
+    if (rc == 0) rc = create_model(r, &m, t->task->info, e);
     if (rc == 0) {
+        t->labels = r->task->labels ? r->task->labels : (const char *const *)r->input_labels;
         t->args = &r->args;
         t->model = &m;
         t->tok = r->tok;
@@ -338,5 +355,6 @@ void run_free(Run *r) {
     free(r->model_dir), free(r->weights), free(r->vocab_dir);
     free(r->config_path), free(r->model_config_path);
     tokenizer_free(r->tok);
+    model_config_free_labels(r->input_labels, r->n_input_labels);
     run_folder_unlock(r->lock_fd);
 }

@@ -28,6 +28,8 @@ typedef struct {
     ModelConfig cfg;
     const Backend *be;
     Tokenizer *tok;
+    char **input_labels;      /* id2label of the input config.json, when it fits the head */
+    int n_input_labels;
     int lock_fd;              /* output_dir/.lock, held from run_setup to run_free; -1 */
 } Run;
 

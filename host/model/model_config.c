@@ -329,19 +329,24 @@ static cJSON *float_json(float v) {
     return cJSON_CreateRaw(buf);
 }
 
-static void add_labels(cJSON *root, int n) {
+static void add_labels(cJSON *root, int n, const char *const *names) {
     cJSON *id2label = cJSON_AddObjectToObject(root, "id2label");
     cJSON *label2id = cJSON_AddObjectToObject(root, "label2id");
     for (int i = 0; i < n; i++) {
         char id[16], label[32];
         snprintf(id, sizeof id, "%d", i);
         snprintf(label, sizeof label, "LABEL_%d", i);
-        cJSON_AddStringToObject(id2label, id, label);
-        cJSON_AddNumberToObject(label2id, label, i);
+        cJSON_AddStringToObject(id2label, id, names ? names[i] : label);
+        cJSON_AddNumberToObject(label2id, names ? names[i] : label, i);
     }
 }
 
 int model_config_write_json(const ModelConfig *c, const char *path, Error *e) {
+    return model_config_write_checkpoint(c, NULL, NULL, path, e);
+}
+
+int model_config_write_checkpoint(const ModelConfig *c, const char *const *labels,
+                                  const char *tokenizer_class, const char *path, Error *e) {
     if (model_config_validate(c, path, e)) return -1;
     cJSON *root = cJSON_CreateObject();
     if (c->architecture[0]) {
@@ -361,7 +366,8 @@ int model_config_write_json(const ModelConfig *c, const char *path, Error *e) {
         else v = float_json(*(const float *)p);
         cJSON_AddItemToObject(root, fd->name, v);
     }
-    add_labels(root, c->num_labels);
+    add_labels(root, c->num_labels, labels);
+    if (tokenizer_class) cJSON_AddStringToObject(root, "tokenizer_class", tokenizer_class);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     char *out = strfmt("%s\n", text);
@@ -369,6 +375,35 @@ int model_config_write_json(const ModelConfig *c, const char *path, Error *e) {
     int rc = write_file_atomic(path, out, strlen(out), e);
     free(out);
     return rc;
+}
+
+int model_config_labels(const char *path, int n, char ***out, Error *e) {
+    *out = NULL;
+    cJSON *root;
+    if (read_root(path, &root, e)) return -1;
+    const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(root, "id2label");
+    int rc = 0;
+    if (cJSON_IsObject(id2label) && cJSON_GetArraySize(id2label) == n) {
+        char **names = xcalloc((size_t)n, sizeof *names);
+        for (int i = 0; i < n && rc == 0; i++) {
+            char id[16];
+            snprintf(id, sizeof id, "%d", i);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(id2label, id);
+            if (!cJSON_IsString(v))
+                rc = errorf(e, "%s: id2label: \"%s\": %s", path, id,
+                            v ? "not a string" : "missing (labels are numbered 0 to n-1)");
+            else names[i] = xstrdup(v->valuestring);
+        }
+        if (rc == 0) *out = names;
+        else model_config_free_labels(names, n);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+void model_config_free_labels(char **labels, int n) {
+    for (int i = 0; labels && i < n; i++) free(labels[i]);
+    free(labels);
 }
 
 /* ---- built-in models ---- */

@@ -48,6 +48,15 @@ int model_config_read_as(const char *path, ModelFamily family, ModelConfig *c, E
 /* Writes a config.json HF loads (atomically): model_type, architectures, HF key names,
  * id2label/label2id with LABEL_<i> names for num_labels. */
 int model_config_write_json(const ModelConfig *c, const char *path, Error *e);
+/* The same with the label names of id2label/label2id (num_labels of them, in id order; NULL:
+ * LABEL_<i>) and, unless NULL, "tokenizer_class" (which transformers' AutoTokenizer uses). */
+int model_config_write_checkpoint(const ModelConfig *c, const char *const *labels,
+                                  const char *tokenizer_class, const char *path, Error *e);
+/* The id2label names of a config.json, in id order, when it has exactly n of them (*out is
+ * NULL otherwise: no id2label, or another count); free with model_config_free_labels. An
+ * id2label whose names are not strings keyed "0".."n-1" is an error naming the file. */
+int model_config_labels(const char *path, int n, char ***out, Error *e);
+void model_config_free_labels(char **labels, int n);
 /* A documented model by the benchmark's model_type ("koelectra-small-v3") or its hub name
  * ("monologg/koelectra-small-v3-discriminator"). */
 int model_config_builtin(const char *name, ModelConfig *c, Error *e);

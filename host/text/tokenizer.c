@@ -343,6 +343,8 @@ void tokenizer_free(Tokenizer *t) {
 
 SpecialIds tokenizer_special(const Tokenizer *t) { return t->special; }
 int tokenizer_vocab_size(const Tokenizer *t) { return t->vocab_size; }
+TokenizerKind tokenizer_get_kind(const Tokenizer *t) { return t->kind; }
+int tokenizer_lowercases(const Tokenizer *t) { return t->wp.do_lower_case; }
 
 const char *tokenizer_id_to_token(const Tokenizer *t, int id) {
     if (id < 0 || id >= t->vocab_size) return NULL;

@@ -39,6 +39,8 @@ Tokenizer *tokenizer_open_dir(const char *dir, const char *model_type, int do_lo
 void tokenizer_free(Tokenizer *t);
 SpecialIds tokenizer_special(const Tokenizer *t);
 int tokenizer_vocab_size(const Tokenizer *t);
+TokenizerKind tokenizer_get_kind(const Tokenizer *t);
+int tokenizer_lowercases(const Tokenizer *t); /* WordPiece with do_lower_case */
 const char *tokenizer_id_to_token(const Tokenizer *t, int id);
 
 /* tokenize UTF-8 text into ids (no special tokens added; special token strings in the text

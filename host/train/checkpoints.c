@@ -11,12 +11,13 @@
 #include "host/formats/checkpoint.h"
 #include "host/train/train_internal.h"
 
+/* copied from the tokenizer's folder when there; tokenizer_config.json is written instead */
 static const char *const TOKENIZER_FILES[] = {
-    "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model",
+    "vocab.txt", "special_tokens_map.json", "sentencepiece.bpe.model",
     "tokenizer_78b3253a26.model", NULL};
 static const char *const CHECKPOINT_FILES[] = {
-    "config.json", "model.safetensors", "training_args.json", "optimizer.safetensors",
-    "trainer_state.json", NULL};
+    "config.json", "model.safetensors", "pytorch_model.bin", "tokenizer_config.json",
+    "training_args.json", "optimizer.safetensors", "trainer_state.json", NULL};
 
 static int copy_file(const char *src, const char *dst, Error *e) {
     char *data;
@@ -40,6 +41,83 @@ static void remove_checkpoint_dir(const char *dir) {
     rmdir(dir);
 }
 
+static int write_json(const char *path, cJSON *o, Error *e) {
+    char *text = cJSON_Print(o);
+    int rc = write_file_atomic(path, text, strlen(text), e);
+    cJSON_free(text);
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* the class transformers' AutoTokenizer must load for these files; KoBERT's is monologg's
+ * KoBertTokenizer, which transformers lacks: named, AutoTokenizer fails loudly instead of
+ * reading the SentencePiece vocabulary as WordPiece */
+static const char *tokenizer_class(const Trainer *t) {
+    switch (tokenizer_get_kind(t->tok)) {
+    case TOK_KOBERT: return "KoBertTokenizer";
+    case TOK_XLMR: return "XLMRobertaTokenizer";
+    default: return t->model->cfg.family == FAMILY_ELECTRA ? "ElectraTokenizer" : "BertTokenizer";
+    }
+}
+
+/* tokenizer_config.json: the tokenizer folder's (warned about and replaced when it is not a
+ * readable JSON object), with tokenizer_class and, for WordPiece, the do_lower_case this run used */
+static int write_tokenizer_config(const Trainer *t, const char *dir, Error *e) {
+    char *src = strfmt("%s/tokenizer_config.json", t->vocab_dir), *text = NULL;
+    cJSON *o = NULL;
+    if (file_exists(src) &&
+        (read_file(src, &text, NULL, NULL) != 0 || !cJSON_IsObject(o = cJSON_Parse(text))))
+        fprintf(stderr, "warning: %s: unreadable or not a JSON object; checkpoints get a new "
+                "one\n", src);
+    if (!cJSON_IsObject(o)) cJSON_Delete(o), o = cJSON_CreateObject();
+    cJSON_DeleteItemFromObject(o, "tokenizer_class");
+    cJSON_AddStringToObject(o, "tokenizer_class", tokenizer_class(t));
+    if (tokenizer_get_kind(t->tok) == TOK_WORDPIECE) {
+        cJSON_DeleteItemFromObject(o, "do_lower_case");
+        cJSON_AddBoolToObject(o, "do_lower_case", tokenizer_lowercases(t->tok));
+    }
+    char *dst = strfmt("%s/tokenizer_config.json", dir);
+    int rc = write_json(dst, o, e);
+    free(src), free(text), free(dst);
+    return rc;
+}
+
+/* config.json as save_pretrained writes it for the finetuned model: its class, the labels */
+static int write_config(const Trainer *t, const char *dir, Error *e) {
+    static const char *const family[] = {"Electra", "Bert", "DistilBert", "XLMRoberta"};
+    static const char *const head[] = {"ForSequenceClassification", "ForTokenClassification",
+                                       "ForQuestionAnswering"};
+    const Model *m = t->model;
+    ModelConfig cfg = m->cfg;
+    cfg.num_labels = m->head == HEAD_QA ? 2 : m->num_labels;
+    snprintf(cfg.architecture, sizeof cfg.architecture, "%s%s",
+             strcmp(cfg.model_type, "roberta") ? family[cfg.family] : "Roberta", head[m->head]);
+    char *p = strfmt("%s/config.json", dir);
+    int rc = model_config_write_checkpoint(&cfg, t->labels, t->tok ? tokenizer_class(t) : NULL,
+                                           p, e);
+    free(p);
+    return rc;
+}
+
+int checkpoint_write_hf(const Trainer *t, const char *dir, Error *e) {
+    const char *format = t->args->save_format;
+    int rc = write_config(t, dir, e);
+    for (int bin = 0; bin < 2 && rc == 0; bin++) {
+        if (strcmp(format, "both") && strcmp(format, bin ? "bin" : "safetensors")) continue;
+        char *p = strfmt("%s/%s", dir, bin ? "pytorch_model.bin" : "model.safetensors");
+        rc = model_save(t->model, p, e);
+        free(p);
+    }
+    for (int i = 0; rc == 0 && t->vocab_dir && TOKENIZER_FILES[i]; i++) {
+        char *src = strfmt("%s/%s", t->vocab_dir, TOKENIZER_FILES[i]);
+        char *dst = strfmt("%s/%s", dir, TOKENIZER_FILES[i]);
+        if (file_exists(src)) rc = copy_file(src, dst, e);
+        free(src), free(dst);
+    }
+    if (rc == 0 && t->tok && t->vocab_dir) rc = write_tokenizer_config(t, dir, e);
+    return rc;
+}
+
 static int write_state(const Trainer *t, const char *dir, int epoch, int next_step, Error *e) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "global_step", t->global_step);
@@ -49,10 +127,9 @@ static int write_state(const Trainer *t, const char *dir, int epoch, int next_st
     cJSON_AddNumberToObject(o, "train_loss_sum", t->train_loss_sum);
     cJSON_AddNumberToObject(o, "samples_seen", (double)t->samples_seen);
     cJSON_AddNumberToObject(o, "seed", t->args->seed);
-    char *text = cJSON_Print(o), *path = strfmt("%s/trainer_state.json", dir);
-    int rc = write_file_atomic(path, text, strlen(text), e);
-    free(text), free(path);
-    cJSON_Delete(o);
+    char *path = strfmt("%s/trainer_state.json", dir);
+    int rc = write_json(path, o, e);
+    free(path);
     return rc;
 }
 
@@ -79,24 +156,10 @@ int save_checkpoint(Trainer *t, int epoch, int next_step, Error *e) {
     char *tmp = strfmt("%s.tmp", dir);
     remove_checkpoint_dir(tmp);
     int rc = make_dirs(tmp, e);
-    ModelConfig cfg = m->cfg;
-    cfg.num_labels = m->head == HEAD_QA ? 2 : m->num_labels;
-    char *p = strfmt("%s/config.json", tmp);
-    if (rc == 0) rc = model_config_write_json(&cfg, p, e);
-    free(p);
-    p = strfmt("%s/model.safetensors", tmp);
-    if (rc == 0) rc = model_save(m, p, e);
-    free(p);
-    char *args_json = train_args_to_json(t->args);
-    p = strfmt("%s/training_args.json", tmp);
+    if (rc == 0) rc = checkpoint_write_hf(t, tmp, e);
+    char *args_json = train_args_to_json(t->args), *p = strfmt("%s/training_args.json", tmp);
     if (rc == 0) rc = write_file_atomic(p, args_json, strlen(args_json), e);
     free(p), free(args_json);
-    for (int i = 0; rc == 0 && t->vocab_dir && TOKENIZER_FILES[i]; i++) {
-        char *src = strfmt("%s/%s", t->vocab_dir, TOKENIZER_FILES[i]);
-        char *dst = strfmt("%s/%s", tmp, TOKENIZER_FILES[i]);
-        if (file_exists(src)) rc = copy_file(src, dst, e);
-        free(src), free(dst);
-    }
     if (rc == 0) rc = write_moments(m, tmp, e);
     if (rc == 0) rc = write_state(t, tmp, epoch, next_step, e);
     if (rc == 0) {
@@ -217,7 +280,8 @@ int load_resume_state(Trainer *t, const Plan *plan, int *epoch, int *next_step, 
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-/* the steps N of output_dir/checkpoint-N folders, ascending (the original's glob + sort) */
+/* the steps N of output_dir/checkpoint-N folders with model.safetensors or pytorch_model.bin
+ * (what the original writes), ascending (the original's glob + sort) */
 int *list_checkpoints(const char *dir, int *n) {
     *n = 0;
     int *steps = NULL;
@@ -228,12 +292,12 @@ int *list_checkpoints(const char *dir, int *n) {
         int step;
         char rest;
         if (sscanf(ent->d_name, "checkpoint-%d%c", &step, &rest) != 1) continue;
-        char *w = strfmt("%s/%s/model.safetensors", dir, ent->d_name);
-        if (file_exists(w)) {
+        char *sub = strfmt("%s/%s", dir, ent->d_name), *w = hf_weights_file(sub);
+        if (w) {
             steps = xrealloc(steps, (*n + 1) * sizeof(int));
             steps[(*n)++] = step;
         }
-        free(w);
+        free(sub), free(w);
     }
     closedir(d);
     qsort(steps, *n, sizeof(int), cmp_int);

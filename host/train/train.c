@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/formats/checkpoint.h"
 #include "host/train/schedule.h"
 #include "host/train/train_internal.h"
 
@@ -214,9 +215,10 @@ static int evaluate_checkpoints(Trainer *t, StepResult **out, int *n_out, Error 
             fprintf(stderr, "checkpoint-%d: test results from the evaluation during training\n", steps[i]);
             continue;
         }
-        char *w = strfmt("%s/checkpoint-%d/model.safetensors", t->args->output_dir, steps[i]);
+        char *dir = strfmt("%s/checkpoint-%d", t->args->output_dir, steps[i]);
+        char *w = hf_weights_file(dir); /* listed: it has one */
         rc = model_load(t->model, w, t->args->seed, e);
-        free(w);
+        free(dir), free(w);
         if (rc == 0) rc = evaluate(t, SPLIT_TEST, steps[i], &r[k].metrics, e);
     }
     if (rc == 0 && n == 0 && t->args->do_train) { /* nothing saved: score the final weights */

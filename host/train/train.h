@@ -26,6 +26,7 @@ struct Trainer {
     const Tokenizer *tok;
     const char *vocab_dir; /* tokenizer files copied into checkpoints */
     const Task *task;      /* its splits' features and its evaluation */
+    const char *const *labels; /* config.json's id2label names (num_labels), or NULL: LABEL_<i> */
     BatchLayout layout;
     const char *resume_from; /* checkpoint folder or NULL */
     FILE *log;               /* output_dir/log.jsonl */
@@ -46,6 +47,12 @@ struct Trainer {
 /* the whole run as the original's main(): train (if do_train), then evaluate every
  * checkpoint on test (if do_eval) and write eval_results.txt and results.json */
 int trainer_run(Trainer *t, Error *e);
+
+/* what transformers reads of a checkpoint, into the folder dir: config.json (the finetuned
+ * class, labels, tokenizer_class), the weights as args->save_format says (model.safetensors,
+ * pytorch_model.bin or both), the tokenizer's files and a tokenizer_config.json naming its
+ * class (and do_lower_case for WordPiece) */
+int checkpoint_write_hf(const Trainer *t, const char *dir, Error *e);
 
 /* takes output_dir/.lock (flock, released when the process ends) and writes our pid in it;
  * returns its descriptor, or -1 with "<dir>: in use by another run (pid N ...)" when another
