@@ -39,10 +39,10 @@ static int line_step(const char *line) {
 }
 
 /* the run folder as it was right after checkpoint-k was written: later checkpoints, test
- * files and log lines gone, no final results yet */
+ * files (metrics, predictions) and log lines gone, no final results yet */
 static void cut_at(const char *out, int k) {
     for (int j = k + 1; j <= LAST; j++) {
-        char *cmd = strfmt("rm -rf '%s/checkpoint-%d' '%s/test/test-%d.txt'", out, j, out, j);
+        char *cmd = strfmt("rm -rf '%s/checkpoint-%d' '%s/test/'*-%d.*", out, j, out, j);
         sh(cmd);
         free(cmd);
     }
