@@ -300,6 +300,6 @@ int *list_checkpoints(const char *dir, int *n) {
         free(sub), free(w);
     }
     closedir(d);
-    qsort(steps, *n, sizeof(int), cmp_int);
+    if (*n > 1) qsort(steps, *n, sizeof(int), cmp_int); /* qsort(NULL, 0) is undefined */
     return steps;
 }
