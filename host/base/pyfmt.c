@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/text/unicode.h"
+
 void py_float(double x, char *buf, size_t n) {
     if (isnan(x) || isinf(x)) {
         snprintf(buf, n, "%s", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
@@ -22,13 +24,13 @@ void py_float(double x, char *buf, size_t n) {
 }
 
 void py_json_string(FILE *f, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
     fputc('"', f);
-    while (*p) {
-        unsigned c = *p++;
-        int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-        if (extra) c &= 0x3F >> extra;
-        for (int k = 0; k < extra && (*p & 0xC0) == 0x80; k++) c = (c << 6) | (*p++ & 0x3F);
+    for (size_t i = 0; i < len;) {
+        int32_t cp;
+        int k = utf8_next(s, len, i, &cp, NULL);
+        unsigned c = k ? (unsigned)cp : 0xFFFD;
+        i += k ? (size_t)k : 1;
         if (c == '"') fputs("\\\"", f);
         else if (c == '\\') fputs("\\\\", f);
         else if (c == '\n') fputs("\\n", f);

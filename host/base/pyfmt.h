@@ -11,7 +11,7 @@
  * buf needs 32 bytes. */
 void py_float(double x, char *buf, size_t n);
 /* json.dumps of a UTF-8 string (ensure_ascii: \uXXXX escapes for non-ASCII, surrogate pairs
- * above U+FFFF) */
+ * above U+FFFF; a byte that is not UTF-8, which validated inputs never hold, as U+FFFD) */
 void py_json_string(FILE *f, const char *s);
 /* json.dumps of a float: repr, with NaN, Infinity and -Infinity as Python writes them */
 void py_json_float(FILE *f, double x);

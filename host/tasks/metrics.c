@@ -10,6 +10,7 @@
 #include <utf8proc.h>
 
 #include "host/base/pyfmt.h"
+#include "host/text/unicode.h"
 
 /* ---- classification and correlation ---- */
 
@@ -389,34 +390,24 @@ static void text_push(Text *t, int32_t c) {
     t->c[t->n++] = c;
 }
 
-/* UTF-8 -> code points; an invalid byte becomes U+FFFD */
+/* UTF-8 -> code points; a byte that is not UTF-8 becomes U+FFFD */
 static Text decode(const char *s) {
     Text t = {0};
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t left = (utf8proc_ssize_t)strlen(s);
-    while (left > 0) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t k = utf8proc_iterate(p, left, &c);
-        if (k < 0) c = 0xFFFD, k = 1;
-        text_push(&t, c);
-        p += k;
-        left -= k;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        int32_t c;
+        int k = utf8_next(s, len, i, &c, NULL);
+        text_push(&t, k ? c : 0xFFFD);
+        i += k ? (size_t)k : 1;
     }
     return t;
 }
 
 static char *encode(const Text *t) {
-    char *s = xmalloc(4 * (size_t)t->n + 1), *q = s;
-    for (int i = 0; i < t->n; i++) q += utf8proc_encode_char(t->c[i], (utf8proc_uint8_t *)q);
-    *q = 0;
+    char *s = NULL;
+    size_t cap = 0;
+    utf8_encode(t->c, t->n, &s, &cap);
     return s;
-}
-
-/* Python str.isspace() */
-static int py_isspace(int32_t c) {
-    return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
-           c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
-           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 /* string.punctuation */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/text/tokenizer_internal.h"
+#include "host/text/unicode.h"
 
 /* a growable int array */
 typedef struct {
@@ -16,8 +16,6 @@ static void ints_push(Ints *a, int x) {
     if (a->n == a->cap) a->v = xrealloc(a->v, (size_t)(a->cap = 2 * a->cap + 16) * sizeof(int));
     a->v[a->n++] = x;
 }
-
-static int utf8_len(int32_t c) { return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4; }
 
 /* HF squad.py's _is_whitespace: the only characters that separate context words */
 static int squad_space(int32_t c) {

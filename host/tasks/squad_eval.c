@@ -100,12 +100,6 @@ static int squad_evaluate(const Task *t, const EvalAt *at, const ModelOutputs *o
     return rc;
 }
 
-/* convert_tokens_to_string's rule by the benchmark's model_type */
-static TokenizerKind tokenizer_kind(const char *model_type) {
-    if (!strcmp(model_type, "kobert") || !strcmp(model_type, "distilkobert")) return TOK_KOBERT;
-    return strcmp(model_type, "xlm-roberta") ? TOK_WORDPIECE : TOK_XLMR;
-}
-
 /* the windows' inputs (and, training, answer positions) as the trainer's Features */
 static void model_inputs(const QaFeatures *qf, int is_training, Features *f) {
     size_t cells = (size_t)qf->n * qf->seq_len;
@@ -161,6 +155,6 @@ int squad_load(Task *t, const TaskSource *src, Error *e) {
     }
     t->data.qa.tok = src->tok;
     t->data.qa.post = (QaPostArgs){a->n_best_size, a->max_answer_length, a->do_lower_case,
-                                   tokenizer_kind(a->model_type)};
+                                   tokenizer_kind(src->tok)};
     return 0;
 }

@@ -7,7 +7,7 @@
 #include <utf8proc.h>
 
 #include "host/tasks/squad.h"
-#include "host/text/tokenizer_internal.h"
+#include "host/text/unicode.h"
 
 /* ------------------------------------------------------------------ code point strings */
 
@@ -31,10 +31,9 @@ static Cps decode(const char *text) {
 }
 
 static char *encode(const int32_t *v, int n) {
-    char *out = xmalloc(4 * (size_t)n + 1);
-    size_t len = 0;
-    for (int i = 0; i < n; i++) len += (size_t)utf8_put(out + len, v[i]);
-    out[len] = 0;
+    char *out = NULL;
+    size_t cap = 0;
+    utf8_encode(v, n, &out, &cap);
     return out;
 }
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/text/unicode.h"
+
 static const char *const LABELS_BINARY[] = {"0", "1"};
 static const char *const LABELS_NLI[] = {"contradiction", "entailment", "neutral"};
 static const char *const LABELS_HATE[] = {"none", "offensive", "hate"};
@@ -56,47 +58,11 @@ char *task_path(const char *data_dir, const TaskInfo *t, const char *file) {
 
 /* ---- bytes: UTF-8 and Python's idea of whitespace ---- */
 
-/* offset of the first byte Python's strict UTF-8 decoder rejects, or len when all is valid
- * (no overlongs, no surrogates, nothing above U+10FFFF) */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        int n;
-        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) n = 1;
-        else if (c == 0xE0) n = 2, lo = 0xA0;
-        else if (c == 0xED) n = 2, hi = 0x9F;
-        else if (c >= 0xE1 && c <= 0xEF) n = 2;
-        else if (c == 0xF0) n = 3, lo = 0x90;
-        else if (c == 0xF4) n = 3, hi = 0x8F;
-        else if (c >= 0xF1 && c <= 0xF3) n = 3;
-        else return i;
-        if (len - i <= (size_t)n) return i; /* truncated at the end */
-        if (s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (int k = 2; k <= n; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-        i += n + 1;
-    }
-    return len;
-}
-
 /* byte length of the Python whitespace character (str.isspace) starting at p, else 0 */
 static int py_space_at(const unsigned char *p, const unsigned char *end) {
-    size_t left = (size_t)(end - p);
-    if (left == 0) return 0;
-    unsigned c = p[0];
-    if (c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F)) return 1;
-    if (left >= 2 && c == 0xC2 && (p[1] == 0x85 || p[1] == 0xA0)) return 2;
-    if (left < 3) return 0;
-    unsigned b = p[1], d = p[2];
-    if (c == 0xE1 && b == 0x9A && d == 0x80) return 3;                     /* U+1680 */
-    if (c == 0xE2 && b == 0x80 && (d <= 0x8A || d == 0xA8 || d == 0xA9 || d == 0xAF))
-        return 3;                                                            /* U+2000.. */
-    if (c == 0xE2 && b == 0x81 && d == 0x9F) return 3;                     /* U+205F */
-    if (c == 0xE3 && b == 0x80 && d == 0x80) return 3;                     /* U+3000 */
-    return 0;
+    int32_t cp;
+    int k = p < end ? utf8_next((const char *)p, (size_t)(end - p), 0, &cp, NULL) : 0;
+    return k && py_isspace(cp) ? k : 0;
 }
 
 /* byte length of a whitespace character that ends exactly at end, else 0 */
@@ -138,11 +104,11 @@ static int lines_open(LineReader *r, const char *path, Error *e) {
     r->path = path;
     r->lineno = 0;
     if (read_file(path, &r->buf, &len, e)) return -1;
-    size_t bad = utf8_invalid_at((unsigned char *)r->buf, len);
+    Error why;
+    size_t bad = utf8_invalid_at(r->buf, len, &why);
     const char *nul = memchr(r->buf, 0, len);
     if (bad < len)
-        errorf(e, "%s:%d: invalid UTF-8 (byte 0x%02x at offset %zu)", path,
-               line_at(r->buf, bad), (unsigned char)r->buf[bad], bad);
+        errorf(e, "%s:%d: %s", path, line_at(r->buf, bad), why.msg);
     else if (nul)
         errorf(e, "%s:%d: NUL byte at offset %zu (not a text file?)", path,
                line_at(r->buf, (size_t)(nul - r->buf)), (size_t)(nul - r->buf));
@@ -423,10 +389,11 @@ int read_qa_examples(const char *path, QaExampleSet *out, Error *e) {
     char *text;
     size_t len;
     if (read_file(path, &text, &len, e)) return -1;
-    size_t bad = utf8_invalid_at((unsigned char *)text, len);
+    Error why;
+    size_t bad = utf8_invalid_at(text, len, &why);
     cJSON *root = bad < len ? NULL : cJSON_ParseWithLength(text, len);
     free(text);
-    if (bad < len) return errorf(e, "%s: offset %zu: invalid UTF-8", path, bad);
+    if (bad < len) return errorf(e, "%s: %s", path, why.msg);
     if (!root) return errorf(e, "%s: not valid JSON", path);
     out->json = root;
     out->source = xstrdup(path);

@@ -97,97 +97,6 @@ void strmap_free(StrMap *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* ---------------------------------------------------------------- Unicode */
-
-int utf8_decode(const char *s, size_t len, int32_t **cps, int *cap, Error *e) {
-    if ((size_t)*cap < len + 1) {
-        *cap = (int)len + 1;
-        *cps = xrealloc(*cps, sizeof(int32_t) * (size_t)*cap);
-    }
-    const unsigned char *u = (const unsigned char *)s;
-    int n = 0;
-    for (size_t i = 0; i < len;) {
-        unsigned c = u[i];
-        int k = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2
-                : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
-        if (k < 0)
-            return errorf(e, "invalid UTF-8 at byte %zu: %s 0x%02X", i,
-                          c >= 0x80 && c <= 0xBF ? "unexpected continuation byte"
-                                                 : "invalid lead byte", c);
-        if (i + (size_t)k >= len)
-            return errorf(e, "invalid UTF-8 at byte %zu: sequence cut short by the end", i);
-        int32_t cp = k == 0 ? (int32_t)c : (int32_t)(c & (0x3F >> k));
-        for (int j = 1; j <= k; j++) {
-            if ((u[i + j] & 0xC0) != 0x80)
-                return errorf(e, "invalid UTF-8 at byte %zu: missing continuation byte", i + j);
-            cp = (cp << 6) | (u[i + j] & 0x3F);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000))
-            return errorf(e, "invalid UTF-8 at byte %zu: overlong encoding", i);
-        if (cp >= 0xD800 && cp <= 0xDFFF)
-            return errorf(e, "invalid UTF-8 at byte %zu: surrogate U+%04X", i, (unsigned)cp);
-        if (cp > 0x10FFFF)
-            return errorf(e, "invalid UTF-8 at byte %zu: code point above U+10FFFF", i);
-        (*cps)[n++] = cp;
-        i += (size_t)k + 1;
-    }
-    return n;
-}
-
-int utf8_put(char *buf, int32_t cp) {
-    return (int)utf8proc_encode_char(cp, (utf8proc_uint8_t *)buf);
-}
-
-/* UTF-8 of cps[0..n) into *buf (realloc'd); returns its length */
-static size_t utf8_encode(const int32_t *cps, int n, char **buf, size_t *cap) {
-    if (*cap < 4 * (size_t)n + 1) {
-        *cap = 4 * (size_t)n + 1;
-        *buf = xrealloc(*buf, *cap);
-    }
-    size_t len = 0;
-    for (int i = 0; i < n; i++) len += (size_t)utf8_put(*buf + len, cps[i]);
-    (*buf)[len] = 0;
-    return len;
-}
-
-int unicode_decompose(const int32_t *cps, int n, int compat, int32_t **out, int *cap) {
-    char *bytes = NULL;
-    size_t bcap = 0, blen = utf8_encode(cps, n, &bytes, &bcap);
-    utf8proc_option_t opt = UTF8PROC_DECOMPOSE | (compat ? UTF8PROC_COMPAT : 0);
-    for (;;) {
-        utf8proc_ssize_t m = utf8proc_decompose((const utf8proc_uint8_t *)bytes,
-                                                (utf8proc_ssize_t)blen, *out, *cap, opt);
-        if (m <= *cap) { /* input is valid UTF-8, so m >= 0 */
-            free(bytes);
-            return (int)m;
-        }
-        *cap = (int)m;
-        *out = xrealloc(*out, sizeof(int32_t) * (size_t)m);
-    }
-}
-
-/* the characters Python 3.11's str.isspace() accepts */
-int py_isspace(int32_t cp) {
-    return (cp >= 0x9 && cp <= 0xD) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 ||
-           cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
-/* Python's str.isdigit(): decimal digits plus the Numeric_Type=Digit characters */
-int py_isdigit(int32_t cp) {
-    static const int32_t digit_ranges[][2] = {
-        {0xB2, 0xB3},       {0xB9, 0xB9},       {0x1369, 0x1371},   {0x19DA, 0x19DA},
-        {0x2070, 0x2070},   {0x2074, 0x2079},   {0x2080, 0x2089},   {0x2460, 0x2468},
-        {0x2474, 0x247C},   {0x2488, 0x2490},   {0x24EA, 0x24EA},   {0x24F5, 0x24FD},
-        {0x24FF, 0x24FF},   {0x2776, 0x277E},   {0x2780, 0x2788},   {0x278A, 0x2792},
-        {0x10A40, 0x10A43}, {0x10E60, 0x10E68}, {0x11052, 0x1105A}, {0x1F100, 0x1F10A},
-    };
-    if (utf8proc_category(cp) == UTF8PROC_CATEGORY_ND) return 1;
-    for (size_t i = 0; i < sizeof digit_ranges / sizeof digit_ranges[0]; i++)
-        if (cp >= digit_ranges[i][0] && cp <= digit_ranges[i][1]) return 1;
-    return 0;
-}
-
 /* ---------------------------------------------------------------- the tokenizer */
 
 #define N_SPECIAL 5
@@ -341,6 +250,7 @@ void tokenizer_free(Tokenizer *t) {
     free(t);
 }
 
+TokenizerKind tokenizer_kind(const Tokenizer *t) { return t->kind; }
 SpecialIds tokenizer_special(const Tokenizer *t) { return t->special; }
 int tokenizer_vocab_size(const Tokenizer *t) { return t->vocab_size; }
 TokenizerKind tokenizer_get_kind(const Tokenizer *t) { return t->kind; }

@@ -33,10 +33,12 @@ typedef struct {
 
 Tokenizer *tokenizer_open(const TokenizerSpec *spec, Error *e);
 /* finds the tokenizer files in an HF model folder (vocab.txt, sentencepiece.bpe.model,
- * tokenizer_78b3253a26.model + vocab.txt for KoBERT) from its model_type */
+ * tokenizer_78b3253a26.model + vocab.txt for KoBERT) from its model_type: the one place
+ * that maps the benchmark's model_type to a tokenizer (tokenizer_kind tells it later) */
 Tokenizer *tokenizer_open_dir(const char *dir, const char *model_type, int do_lower_case,
                               Error *e);
 void tokenizer_free(Tokenizer *t);
+TokenizerKind tokenizer_kind(const Tokenizer *t);
 SpecialIds tokenizer_special(const Tokenizer *t);
 int tokenizer_vocab_size(const Tokenizer *t);
 TokenizerKind tokenizer_get_kind(const Tokenizer *t);

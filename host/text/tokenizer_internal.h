@@ -1,6 +1,6 @@
 /* Shared pieces of the tokenizer implementation (not part of the public API): a growable
- * list of token strings, a string -> id hash table, UTF-8 decoding, the Unicode character
- * classes HF's Python code uses, and the C view of libsentencepiece (host/text/spm.cc). */
+ * list of token strings, a string -> id hash table, WordPiece's entry point and the C view of
+ * libsentencepiece (host/text/spm.cc). UTF-8 and character classes: host/text/unicode.h. */
 #ifndef KOE_TOKENIZER_INTERNAL_H
 #define KOE_TOKENIZER_INTERNAL_H
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "host/base/util.h"
+#include "host/text/unicode.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,25 +43,6 @@ void strmap_init(StrMap *m, size_t expected);
 void strmap_put(StrMap *m, const char *key, size_t len, int id);
 int strmap_get(const StrMap *m, const char *key, size_t len); /* -1 if absent */
 void strmap_free(StrMap *m);
-
-/* decodes UTF-8 into code points; on invalid input fills e with the byte offset and what is
- * wrong. *cps is realloc'd (capacity *cap). Returns the number of code points or -1. */
-int utf8_decode(const char *s, size_t len, int32_t **cps, int *cap, Error *e);
-/* appends the UTF-8 of cp to buf (at least 4 free bytes); returns bytes written */
-int utf8_put(char *buf, int32_t cp);
-
-/* canonical (NFD) or, with compat, compatibility (NFKD) decomposition of cps[0..n) into
- * *out (realloc'd, capacity *cap); returns the number of code points */
-int unicode_decompose(const int32_t *cps, int n, int compat, int32_t **out, int *cap);
-
-/* Python's str.isspace() */
-int py_isspace(int32_t cp);
-/* BertTokenizer's character classes (wordpiece.c): CJK ideograph blocks, and punctuation =
- * ASCII non-alphanumerics or Unicode P* */
-int bert_is_cjk(int32_t cp);
-int bert_is_punctuation(int32_t cp);
-/* Python's str.isdigit() (Nd or Numeric_Type=Digit) */
-int py_isdigit(int32_t cp);
 
 /* WordPiece (host/text/wordpiece.c): BasicTokenizer + WordpieceTokenizer of HF's slow BertTokenizer
  * applied to one text segment that holds no special token. */

@@ -2,7 +2,7 @@
  * the per-character lowercasing tokenize() applies when do_lower_case, then BasicTokenizer
  * (clean text, space around CJK ideographs, whitespace split, strip accents, split on
  * punctuation) and WordpieceTokenizer (greedy longest match first, "##" continuation,
- * words over 100 characters become [UNK]). Character classes come from utf8proc. */
+ * words over 100 characters become [UNK]). Character classes: host/text/unicode.c. */
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -10,23 +10,6 @@
 #include "host/text/tokenizer_internal.h"
 
 #define MAX_INPUT_CHARS_PER_WORD 100
-
-/* the CJK Unified Ideograph blocks BertTokenizer lists (Hangul and kana are not among them) */
-int bert_is_cjk(int32_t cp) {
-    return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-           (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0x2A700 && cp <= 0x2B73F) ||
-           (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF) ||
-           (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
-}
-
-/* ASCII non-alphanumerics count as punctuation even where Unicode says symbol ($, ^, `) */
-int bert_is_punctuation(int32_t cp) {
-    if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
-        (cp >= 123 && cp <= 126))
-        return 1;
-    utf8proc_category_t c = utf8proc_category(cp);
-    return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
-}
 
 /* Python's one-character str.lower(); only U+0130 lowers to two characters */
 static int py_lower(int32_t cp, int32_t *out) {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "host/text/tokenizer.h"
-#include "host/text/tokenizer_internal.h"
+#include "host/text/unicode.h"
 #include "test.h"
 
 #define FIX "tests/fixtures/tokenizer/"
@@ -170,10 +170,9 @@ static void free_examples(Examples *x) {
 }
 
 static char *cps_dup(const int32_t *cps, int n) {
-    char *r = xmalloc(4 * (size_t)n + 1);
-    size_t len = 0;
-    for (int i = 0; i < n; i++) len += (size_t)utf8_put(r + len, cps[i]);
-    r[len] = 0;
+    char *r = NULL;
+    size_t cap = 0;
+    utf8_encode(cps, n, &r, &cap);
     return r;
 }
 
