@@ -40,6 +40,7 @@
 #include "host/tasks/squad.h"
 #include "host/tasks/tasks.h"
 #include "host/text/tokenizer.h"
+#include "host/train/batch.h"
 
 typedef struct {
     const char *backend, *models, *shapes, *modes;
@@ -177,10 +178,6 @@ static int shape_batch(const Shape *sh, const char *model, const BenchArgs *a, i
 
 /* ---- batches ---- */
 
-typedef struct {
-    int *ids, *lengths, *labels, *start, *end;
-} PoolBuf;
-
 /* a v3 vocab id in the model's vocab: specials kept, the rest folded above them; never the
  * model's pad id on a real token (XLM-R's positions count non-pad ids) */
 static int map_id(int id, const ModelConfig *c) {
@@ -188,24 +185,31 @@ static int map_id(int id, const ModelConfig *c) {
     return id == c->pad_token_id ? 5 : id;
 }
 
-/* batch k: rows k*B .. k*B+B-1 of the pool (wrapping), T = the pool's or the longest row's */
-static Batch pool_batch(const Rows *r, int k, int B, int dynamic, const ModelConfig *c,
-                        PoolBuf *bb) {
-    int T = 1;
-    for (int i = 0; i < B; i++) {
-        int row = (int)(((size_t)k * B + i) % r->n), len = r->lengths[row];
-        bb->lengths[i] = len, bb->labels[i] = r->labels[row];
-        bb->start[i] = len / 2, bb->end[i] = len / 2 + (len > 8 ? 3 : 0);
-        if (len > T) T = len;
+/* the rows as the model's features: ids folded into its vocab and padded with its pad id,
+ * and the targets its head trains on (a made-up answer span for QA) */
+static void rows_features(const Rows *r, const Model *m, Features *f) {
+    const ModelConfig *c = &m->cfg;
+    features_alloc(f, r->n, r->T);
+    int qa = m->head == HEAD_QA;
+    f->labels = qa ? NULL : xcalloc(r->n, sizeof(int));
+    f->start = qa ? xcalloc(r->n, sizeof(int)) : NULL;
+    f->end = qa ? xcalloc(r->n, sizeof(int)) : NULL;
+    for (int i = 0; i < r->n; i++) {
+        int len = f->lengths[i] = r->lengths[i];
+        for (int t = 0; t < r->T; t++) {
+            size_t k = (size_t)i * r->T + t;
+            f->input_ids[k] = t < len ? map_id(r->ids[k], c) : c->pad_token_id;
+        }
+        if (qa) f->start[i] = len / 2, f->end[i] = len / 2 + (len > 8 ? 3 : 0);
+        else f->labels[i] = r->labels[i];
     }
-    if (!dynamic) T = r->T;
-    for (int i = 0; i < B; i++) {
-        const int *src = r->ids + ((size_t)k * B + i) % r->n * r->T;
-        for (int t = 0; t < T; t++)
-            bb->ids[i * T + t] = t < bb->lengths[i] ? map_id(src[t], c) : c->pad_token_id;
-    }
-    Batch b = {B, T, bb->ids, NULL, bb->lengths, bb->labels, NULL, bb->start, bb->end, 0};
-    return b;
+}
+
+/* batch k: rows k*B .. k*B+B-1 of the pool (wrapping), laid out by the trainer's make_batch */
+static Batch pool_batch(const Model *m, const Features *f, int k, int B, BatchLayout layout,
+                        BatchBuf *bb, int *idx) {
+    for (int i = 0; i < B; i++) idx[i] = (int)(((size_t)k * B + i) % f->n);
+    return make_batch(m, f, idx, B, layout, bb);
 }
 
 /* ---- FLOPs ---- */
@@ -253,14 +257,21 @@ static double pct(const double *sorted, int n, double p) {
     return sorted[(int)lround(p * (n - 1))];
 }
 
+/* the pool of rows as features, and one batch's staging */
+typedef struct {
+    Features f;
+    BatchLayout layout; /* max-length (padded) or dynamic */
+    BatchBuf bb;
+    int *idx;
+} Pool;
+
 /* n steps over batches k0.., each timed up to the loss read (which synchronises) */
-static Phase run_phase(Model *m, const Rows *r, int k0, int n, int B, int dynamic, int train,
-                       PoolBuf *bb) {
+static Phase run_phase(Model *m, Pool *pool, int k0, int n, int B, int train) {
     AdamWArgs adam = {5e-5f, 0.9f, 0.999f, 1e-8f, 0.0f, 1, 1.0f};
     Phase p = {.steps = n};
     double *times = xcalloc(n > 0 ? n : 1, sizeof(double));
     for (int s = 0; s < n; s++) {
-        Batch b = pool_batch(r, k0 + s, B, dynamic, &m->cfg, bb);
+        Batch b = pool_batch(m, &pool->f, k0 + s, B, pool->layout, &pool->bb, pool->idx);
         double t0 = now_seconds();
         model_forward(m, &b, train, 1.0f);
         if (train) {
@@ -359,12 +370,12 @@ static int write_lengths(const BenchArgs *a, const Shape *sh, const Rows *r, int
 /* ---- one model at one shape, both modes ---- */
 
 /* warm-up, timed train steps, one untimed then the timed eval steps, on the same batches */
-static void bench_mode(Model *m, const Rows *r, int B, int dynamic, double peak,
-                       const BenchArgs *a, PoolBuf *bb, Result *x) {
-    run_phase(m, r, 0, a->warmup, B, dynamic, 1, bb);
-    x->train = run_phase(m, r, a->warmup, a->steps, B, dynamic, 1, bb);
-    run_phase(m, r, a->warmup, 1, B, dynamic, 0, bb);
-    x->eval = run_phase(m, r, a->warmup, a->eval_steps, B, dynamic, 0, bb);
+static void bench_mode(Model *m, Pool *pool, int B, double peak, const BenchArgs *a,
+                       Result *x) {
+    run_phase(m, pool, 0, a->warmup, B, 1);
+    x->train = run_phase(m, pool, a->warmup, a->steps, B, 1);
+    run_phase(m, pool, a->warmup, 1, B, 0);
+    x->eval = run_phase(m, pool, a->warmup, a->eval_steps, B, 0);
     x->peak_mib = m->be->peak_bytes() / 1048576.0;
     x->mfu = peak > 0 ? x->train.flops / x->train.seconds / 1e12 / peak : 0;
 }
@@ -385,8 +396,9 @@ static int bench_one(const char *model, const Shape *sh, const Backend *be, cons
     shape_rows(sh, a, &r);
     if (a->lengths_dir && write_lengths(a, sh, &r, B, &e) != 0)
         fprintf(stderr, "warning: %s\n", e.msg);
-    PoolBuf bb = {xmalloc(sizeof(int) * B * sh->T), xmalloc(sizeof(int) * B),
-                   xmalloc(sizeof(int) * B), xmalloc(sizeof(int) * B), xmalloc(sizeof(int) * B)};
+    Pool pool = {.idx = xmalloc(sizeof(int) * B)};
+    rows_features(&r, &m, &pool.f);
+    batchbuf_alloc(&pool.bb, B, sh->T);
     double peak = a->peak_tflops > 0 ? a->peak_tflops
                   : strcmp(be->name, "cpu")  ? card_peak_tflops(a->device_name) : 0;
     char *modes = xstrdup(a->modes), *save = NULL;
@@ -398,11 +410,14 @@ static int bench_one(const char *model, const Shape *sh, const Backend *be, cons
         snprintf(x->shape, sizeof x->shape, "%s", sh->name);
         snprintf(x->mode, sizeof x->mode, "%s", mode);
         x->B = B, x->T = sh->T;
-        bench_mode(&m, &r, B, !strcmp(mode, "dynamic"), peak, a, &bb, x);
+        pool.layout = strcmp(mode, "dynamic") ? LAYOUT_MAX_LENGTH : LAYOUT_DYNAMIC;
+        bench_mode(&m, &pool, B, peak, a, x);
         print_json(x, &m, &r, a);
     }
     free(modes);
-    free(bb.ids), free(bb.lengths), free(bb.labels), free(bb.start), free(bb.end);
+    features_free(&pool.f);
+    batchbuf_free(&pool.bb);
+    free(pool.idx);
     rows_free(&r);
     model_free(&m);
     return 0;
