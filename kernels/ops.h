@@ -27,6 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef void Act; /* an activation tensor in the backend's activation type */
 
 typedef enum { ACT_NONE, ACT_GELU, ACT_TANH, ACT_RELU } Activation; /* GELU is the erf form */
@@ -161,5 +165,9 @@ typedef struct Backend {
 
 const Backend *backend_cpu(void);
 const Backend *backend_cuda(void); /* NULL when not built with CUDA or no device is present */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -39,7 +39,7 @@ static Head head_at(size_t row0, int rows, int L, int b, int h, int T, int NH, i
     hd.rows = rows;
     hd.L = L < 0 ? 0 : L > T ? T : L;
     hd.T = T;
-    hd.drop_base = ((uint64_t)b * NH + h) * T * T;
+    hd.drop_base = koe_attention_drop_index(b, h, 0, 0, NH, T);
     return hd;
 }
 

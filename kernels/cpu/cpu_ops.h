@@ -6,7 +6,6 @@
 #include <math.h>
 
 #include "kernels/ops.h"
-#include "kernels/rng.h"
 
 /* glibc (>= 2.35 on x86-64) ships vector versions of expf and erff in libmvec, which -lm
  * links. Declaring them SIMD-callable lets the `omp simd` loops of the activations and the
@@ -19,19 +18,15 @@ float expf(float);
 float erff(float);
 #endif
 
-/* the dropout multiplier of element `index`: 0 when dropped, 1/(1-p) when kept */
-static inline float dropout_scale(Dropout d, uint64_t index) {
-    if (d.p <= 0.0f) return 1.0f;
-    return koe_keep(d.seed, koe_step_stream(d.stream, d.step), index, d.p) ? 1.0f / (1.0f - d.p)
-                                                                           : 0.0f;
-}
+/* after the declarations above, so that the GELU loops call the vector erff and expf */
+#include "kernels/math_shared.h"
 
 /* m[i] = dropout_scale(d, first + i): the mask of n consecutive elements. The hot loops go
  * through here because d arrives by value: its fields then stay in registers and the
  * per-call half of the hash is computed once, where a d read through OpenMP's shared data
  * is reloaded for every element (1.5x slower); 1/(1-p) is likewise divided out once. */
 static inline void dropout_mask(float *m, size_t n, uint64_t first, Dropout d) {
-    float kept = d.p <= 0.0f ? 1.0f : 1.0f / (1.0f - d.p);
+    float kept = koe_kept_scale(d.p);
     uint64_t stream = koe_step_stream(d.stream, d.step);
     for (size_t i = 0; i < n; i++)
         m[i] = koe_keep(d.seed, stream, first + i, d.p) ? kept : 0.0f;

@@ -1,4 +1,5 @@
-/* Linear layers as HF's: out[M,N] = act(inp[M,K] @ w[N,K]^T + b), GEMMs by cpu_sgemm. */
+/* Linear layers as HF's: out[M,N] = act(inp[M,K] @ w[N,K]^T + b), GEMMs by cpu_sgemm; the
+ * activations are kernels/math_shared.h's, the CUDA backend's too. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -7,60 +8,27 @@
 #include "host/base/util.h"
 #include "kernels/cpu/cpu_ops.h"
 
-#define INV_SQRT2 0.70710678118654752f
-#define INV_SQRT_2PI 0.39894228040143268f
-
-static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * INV_SQRT2)); }
-
-static inline float gelu_grad(float x) {
-    float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-    float pdf = expf(-0.5f * x * x) * INV_SQRT_2PI;
-    return cdf + x * pdf;
-}
-
-static float activate(float x, Activation act) {
-    switch (act) {
-    case ACT_GELU: return gelu(x);
-    case ACT_TANH: return tanhf(x);
-    case ACT_RELU: return x > 0.0f ? x : 0.0f;
-    default: return x;
-    }
-}
-
-/* d act(x) / dx */
-static float activate_grad(float x, Activation act) {
-    switch (act) {
-    case ACT_GELU: return gelu_grad(x);
-    case ACT_TANH: {
-        float t = tanhf(x);
-        return 1.0f - t * t;
-    }
-    case ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    default: return 1.0f;
-    }
-}
-
 /* out = act(z) over n elements. GELU, the FFN's activation, gets a loop of its own so that
  * it vectorises (see erff in cpu_ops.h): a switch inside the loop keeps a loop scalar. */
 static void activation_fwd(float *out, const float *z, size_t n, Activation act) {
     if (act == ACT_GELU) {
 #pragma omp parallel for simd
-        for (size_t i = 0; i < n; i++) out[i] = gelu(z[i]);
+        for (size_t i = 0; i < n; i++) out[i] = koe_gelu(z[i]);
         return;
     }
 #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) out[i] = activate(z[i], act);
+    for (size_t i = 0; i < n; i++) out[i] = koe_activate(z[i], act);
 }
 
 /* dz *= act'(pre) over n elements, GELU vectorised as above */
 static void activation_bwd(float *dz, const float *pre, size_t n, Activation act) {
     if (act == ACT_GELU) {
 #pragma omp parallel for simd
-        for (size_t i = 0; i < n; i++) dz[i] *= gelu_grad(pre[i]);
+        for (size_t i = 0; i < n; i++) dz[i] *= koe_gelu_grad(pre[i]);
         return;
     }
 #pragma omp parallel for
-    for (size_t i = 0; i < n; i++) dz[i] *= activate_grad(pre[i], act);
+    for (size_t i = 0; i < n; i++) dz[i] *= koe_activate_grad(pre[i], act);
 }
 
 /* db[N] += sum over rows of dz[M,N]; each thread owns a slice of columns and walks rows in

@@ -70,9 +70,7 @@ void cuda_adamw(float *params, Act *params_act, const float *grads, float *m, fl
     float step_size =
         (float)(a.lr * sqrt(1.0 - pow(a.beta2, a.step)) / (1.0 - pow(a.beta1, a.step)));
     float decay = (float)((double)a.lr * a.weight_decay);
-    size_t want = (n + 255) / 256;
-    unsigned blocks = want > 65535 * 8 ? 65535 * 8 : (unsigned)want;
-    adamw_kernel<<<blocks, 256>>>(params, (bf16 *)params_act, grads, m, v, n, norm_sq, a,
-                                  step_size, decay);
+    adamw_kernel<<<grid_stride_blocks(n, 65535 * 8), GRID_STRIDE_THREADS>>>(
+        params, (bf16 *)params_act, grads, m, v, n, norm_sq, a, step_size, decay);
     KERNEL_CHECK();
 }

@@ -90,8 +90,7 @@ __global__ void float_to_bf16_kernel(bf16 *dst, const float *src, size_t n) {
 
 static void cuda_float_to_acts(Act *dst, const float *src, size_t n) {
     if (n == 0) return;
-    unsigned blocks = ceil_div(n, 256);
-    float_to_bf16_kernel<<<blocks < 65535 ? blocks : 65535, 256>>>((bf16 *)dst, src, n);
+    float_to_bf16_kernel<<<grid_stride_blocks(n), GRID_STRIDE_THREADS>>>((bf16 *)dst, src, n);
     KERNEL_CHECK();
 }
 

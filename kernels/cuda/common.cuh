@@ -1,7 +1,8 @@
-/* Shared pieces of the CUDA backend: error checks, the bf16 activation type, small device
- * helpers (loads, warp/block sums, dropout), grow-only scratch buffers, a deterministic
+/* Shared pieces of the CUDA backend: error checks, grid sizing, the bf16 activation type, small
+ * device helpers (loads, warp/block sums), grow-only scratch buffers, a deterministic
  * column-sum used by every bias/LayerNorm parameter gradient, and the op declarations that
- * backend.cu gathers into the Backend table. Semantics of every op: kernels/ops.h.
+ * backend.cu gathers into the Backend table. Semantics of every op: kernels/ops.h; the math
+ * the CPU reference must agree on (GELU, dropout): kernels/math_shared.h.
  *
  * Everything runs on the per-thread default stream (compiled with --default-stream
  * per-thread), so ops are ordered among themselves, cudaMemcpy in to_host waits for them, and
@@ -16,10 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-extern "C" {
+#include "kernels/math_shared.h"
 #include "kernels/ops.h"
-}
-#include "kernels/rng.h"
 
 typedef __nv_bfloat16 bf16; /* the CUDA backend's Act */
 
@@ -36,19 +35,20 @@ static inline void cuda_check(cudaError_t err, const char *file, int line) {
 
 static inline unsigned ceil_div(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 
+/* the grid of a grid-stride loop over n elements in blocks of 256 threads: a block per 256
+ * elements, at most `cap` blocks */
+#define GRID_STRIDE_THREADS 256
+static inline unsigned grid_stride_blocks(size_t n, unsigned cap = 65535) {
+    size_t blocks = (n + GRID_STRIDE_THREADS - 1) / GRID_STRIDE_THREADS;
+    return blocks < cap ? (unsigned)blocks : cap;
+}
+
 /* ---- device helpers ---- */
 
 __device__ __forceinline__ float ld(const bf16 *p) { return __bfloat162float(*p); }
 __device__ __forceinline__ float ld(const float *p) { return *p; }
 __device__ __forceinline__ void st(bf16 *p, float v) { *p = __float2bfloat16(v); }
 __device__ __forceinline__ void st(float *p, float v) { *p = v; }
-
-/* the dropout multiplier of element `index`: 0 when dropped, 1/(1-p) when kept (as the CPU) */
-__device__ __forceinline__ float dropout_scale(Dropout d, uint64_t index) {
-    if (d.p <= 0.0f) return 1.0f;
-    return koe_keep(d.seed, koe_step_stream(d.stream, d.step), index, d.p) ? 1.0f / (1.0f - d.p)
-                                                                           : 0.0f;
-}
 
 /* butterfly sums: a fixed order, so results are the same run after run */
 __device__ __forceinline__ float warp_sum(float v) {

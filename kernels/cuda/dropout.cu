@@ -1,11 +1,6 @@
 /* Standalone dropout (element index = flat index) and the [CLS] row gather of the heads. */
 #include "kernels/cuda/common.cuh"
 
-static unsigned grid_for(size_t n) {
-    unsigned blocks = ceil_div(n, 256);
-    return blocks < 65535 ? blocks : 65535;
-}
-
 __global__ void dropout_kernel(bf16 *out, const bf16 *inp, size_t n, Dropout d) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
@@ -14,7 +9,8 @@ __global__ void dropout_kernel(bf16 *out, const bf16 *inp, size_t n, Dropout d) 
 
 void cuda_dropout_fwd(Act *out, const Act *inp, size_t n, Dropout d) {
     if (n == 0) return;
-    dropout_kernel<<<grid_for(n), 256>>>((bf16 *)out, (const bf16 *)inp, n, d);
+    dropout_kernel<<<grid_stride_blocks(n), GRID_STRIDE_THREADS>>>((bf16 *)out,
+                                                                  (const bf16 *)inp, n, d);
     KERNEL_CHECK();
 }
 
@@ -37,8 +33,8 @@ __global__ void cls_gather_kernel(bf16 *dst, const bf16 *src, const int *first, 
 
 void cuda_cls_gather_fwd(Act *out, const Act *inp, const int *first, int B, int C) {
     if (B <= 0 || C <= 0) return;
-    cls_gather_kernel<<<grid_for((size_t)B * C), 256>>>((bf16 *)out, (const bf16 *)inp, first,
-                                                        B, C, 0);
+    cls_gather_kernel<<<grid_stride_blocks((size_t)B * C), GRID_STRIDE_THREADS>>>(
+        (bf16 *)out, (const bf16 *)inp, first, B, C, 0);
     KERNEL_CHECK();
 }
 
@@ -46,7 +42,7 @@ void cuda_cls_gather_bwd(Act *dinp, const Act *dout, const int *first, int B, in
     if (N <= 0 || C <= 0) return;
     CUDA_CHECK(cudaMemsetAsync(dinp, 0, (size_t)N * C * sizeof(bf16)));
     if (B <= 0) return;
-    cls_gather_kernel<<<grid_for((size_t)B * C), 256>>>((bf16 *)dinp, (const bf16 *)dout, first,
-                                                        B, C, 1);
+    cls_gather_kernel<<<grid_stride_blocks((size_t)B * C), GRID_STRIDE_THREADS>>>(
+        (bf16 *)dinp, (const bf16 *)dout, first, B, C, 1);
     KERNEL_CHECK();
 }

@@ -92,10 +92,6 @@ __device__ __forceinline__ Seq seq_of(const Seqs &s, int b, int h) {
     return q;
 }
 
-__device__ __forceinline__ uint64_t drop_index(int b, int h, int i, int j, int NH, int T) {
-    return (((uint64_t)b * NH + h) * T + i) * T + j;
-}
-
 /* A Dropout with its step read once per block (it lives in device memory, see ops.h) */
 typedef struct {
     float p, scale;
@@ -103,7 +99,7 @@ typedef struct {
 } Drop;
 
 __device__ __forceinline__ Drop drop_of(Dropout d) {
-    Drop r = {d.p, d.p > 0.0f ? 1.0f / (1.0f - d.p) : 1.0f, d.seed, 0};
+    Drop r = {d.p, koe_kept_scale(d.p), d.seed, 0};
     if (d.p > 0.0f) r.stream = koe_step_stream(d.stream, d.step);
     return r;
 }
@@ -258,7 +254,7 @@ __global__ void __launch_bounds__(FA_THREADS)
         float m_new = fmaxf(m, mx); /* finite: the tile has a valid key */
         float alpha = expf(m - m_new); /* 0 on the first tile */
         float sum = 0.0f;
-        uint64_t drop0 = drop_index(b, h, i, j0, NH, T);
+        uint64_t drop0 = koe_attention_drop_index(b, h, i, j0, NH, T);
         for (int c = half; c < FA_ROWS; c += 2) {
             float p = 0.0f;
             if (c < kv) {
@@ -404,7 +400,7 @@ __global__ void __launch_bounds__(FA_THREADS)
             if (warp * 16 + rr < kv && c < qv) {
                 float p = expf(S16[rr * FA_LDT + c] * scale - lse_s[c]);
                 int j = j0 + warp * 16 + rr;
-                float keep = keep_scale(d, drop_index(b, h, i0 + c, j, NH, T));
+                float keep = keep_scale(d, koe_attention_drop_index(b, h, i0 + c, j, NH, T));
                 pd = p * keep;
                 ds = p * (dP16[rr * FA_LDT + c] * keep - D_s[c]) * scale;
             }
@@ -508,7 +504,7 @@ __global__ void __launch_bounds__(FA_THREADS)
             float ds = 0.0f;
             if (c < kv && qi < rows) {
                 float p = expf(S16[rr * FA_LDT + c] * scale - lse_s[qi]);
-                float keep = keep_scale(d, drop_index(b, h, i0 + qi, j0 + c, NH, T));
+                float keep = keep_scale(d, koe_attention_drop_index(b, h, i0 + qi, j0 + c, NH, T));
                 ds = p * (dP16[rr * FA_LDT + c] * keep - D_s[qi]) * scale;
             }
             dS16[rr * FA_LDP + c] = __float2bfloat16(ds);

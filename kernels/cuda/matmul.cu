@@ -190,34 +190,7 @@ static void note_fallback(const char *what, int M, int K, int N) {
                         "fallback kernel\n", what, M, K, N);
 }
 
-/* ---- element-wise pieces: bias, activation and its derivative ---- */
-
-#define INV_SQRT2 0.70710678118654752f
-#define INV_SQRT_2PI 0.39894228040143268f
-
-__device__ __forceinline__ float activate(float x, Activation act) {
-    switch (act) {
-    case ACT_GELU: return 0.5f * x * (1.0f + erff(x * INV_SQRT2));
-    case ACT_TANH: return tanhf(x);
-    case ACT_RELU: return x > 0.0f ? x : 0.0f;
-    default: return x;
-    }
-}
-
-__device__ __forceinline__ float activate_grad(float x, Activation act) {
-    switch (act) {
-    case ACT_GELU: {
-        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-        return cdf + x * expf(-0.5f * x * x) * INV_SQRT_2PI;
-    }
-    case ACT_TANH: {
-        float t = tanhf(x);
-        return 1.0f - t * t;
-    }
-    case ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
-    default: return 1.0f;
-    }
-}
+/* ---- element-wise pieces: bias, activation and its derivative (kernels/math_shared.h) ---- */
 
 /* out = act(z + b) over [M,N]; z may be out itself; b may be NULL */
 __global__ void bias_act_kernel(bf16 *out, const bf16 *z, const bf16 *b, size_t total, int N,
@@ -225,14 +198,13 @@ __global__ void bias_act_kernel(bf16 *out, const bf16 *z, const bf16 *b, size_t 
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
         float v = ld(z + i) + (b ? ld(b + i % N) : 0.0f);
-        out[i] = __float2bfloat16(activate(v, act));
+        out[i] = __float2bfloat16(koe_activate(v, act));
     }
 }
 
 static void bias_act(bf16 *out, const bf16 *z, const bf16 *b, int M, int N, Activation act) {
     size_t total = (size_t)M * N;
-    unsigned blocks = ceil_div(total, 256);
-    bias_act_kernel<<<blocks < 65535 ? blocks : 65535, 256>>>(out, z, b, total, N, act);
+    bias_act_kernel<<<grid_stride_blocks(total), GRID_STRIDE_THREADS>>>(out, z, b, total, N, act);
     KERNEL_CHECK();
 }
 
@@ -246,7 +218,7 @@ struct Dz {
         size_t i = (size_t)m * N + n;
         float dz = ld(dout + i);
         if (act != ACT_NONE) {
-            dz *= activate_grad(ld(pre + i), act);
+            dz *= koe_activate_grad(ld(pre + i), act);
             dout[i] = __float2bfloat16(dz);
         }
         v[0] = dz;
@@ -292,8 +264,7 @@ void cuda_matmul_bwd(Act *dinp_, float *dw, float *db, Act *dout_, const Act *pr
         colsum_add<1>(db, NULL, f, M, N);
     } else if (act != ACT_NONE) {
         size_t total = (size_t)M * N;
-        unsigned blocks = ceil_div(total, 256);
-        dz_kernel<<<blocks < 65535 ? blocks : 65535, 256>>>(f, total);
+        dz_kernel<<<grid_stride_blocks(total), GRID_STRIDE_THREADS>>>(f, total);
         KERNEL_CHECK();
     }
     float beta_in = accumulate ? 1.0f : 0.0f;
