@@ -4,6 +4,7 @@
 #define KOE_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +31,15 @@ int file_exists(const char *path);
 int dir_exists(const char *path);
 /* creates the directory and its parents */
 int make_dirs(const char *path, Error *e);
+/* size arithmetic that saturates at SIZE_MAX instead of wrapping (sizes from a config) */
+static inline size_t size_add_sat(size_t a, size_t b) {
+    size_t r;
+    return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+static inline size_t size_mul_sat(size_t a, size_t b) {
+    size_t r;
+    return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
 /* snprintf into a fresh heap string */
 char *strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double now_seconds(void);

@@ -309,11 +309,27 @@ int run_load_task(const Run *r, Task *task, const char *const files[N_SPLITS], E
     return rc;
 }
 
+/* the model's backend memory, slab by slab: its peak, as nothing else is allocated per step
+ * (the CUDA backend's grow-only scratch aside) */
+static void print_memory(const Model *m) {
+    static const char *const names[N_SLABS] = {"parameters", "gradients", "optimizer",
+                                               "activations"};
+    double total = 0;
+    fprintf(stderr, "model memory (%s):", m->be->name);
+    for (int k = 0; k < N_SLABS; k++) {
+        double mib = model_bytes(m, k) / 1048576.0;
+        fprintf(stderr, "%s %s %.1f MiB", k ? " +" : "", names[k], mib);
+        total += mib;
+    }
+    fprintf(stderr, " (batches up to %dx%d) = %.1f MiB\n", m->max_B, m->max_T, total);
+}
+
 static int create_model(Run *r, Model *m, const TaskInfo *task, Error *e) {
     const TrainArgs *a = &r->args;
     if (model_create(m, &r->cfg, task_head(task), task->num_labels, r->be, max_batch(a),
                      a->max_seq_len, e) != 0)
         return -1;
+    print_memory(m);
     if (r->weights) return model_load(m, r->weights, (uint64_t)a->seed, e);
     model_init_random(m, (uint64_t)a->seed);
     return 0;

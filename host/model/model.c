@@ -45,66 +45,132 @@ static Act *W(const Model *m, int idx) {
 }
 static float *G(const Model *m, int idx) { return m->grads + m->params[idx].offset; }
 
-static Act *alloc_acts(const Model *m, size_t n) { return m->be->alloc(n * m->be->act_size); }
-static float *alloc_floats(const Model *m, size_t n) { return m->be->alloc(n * sizeof(float)); }
+/* ---- memory: one slab per kind ----
+ * Every buffer is a 256-byte aligned piece (cudaMalloc's alignment, enough for any vector
+ * load) of its kind's slab. carve_all runs twice: with no slabs it only adds up the sizes,
+ * saturating at SIZE_MAX (the size table: model_slab_sizes, m->slab_bytes), then it hands
+ * out pointers into the allocated slabs. */
 
-static void alloc_activations(Model *m) {
-    struct Acts *a = m->acts = xcalloc(1, sizeof *a);
-    const ModelConfig *c = &m->cfg;
-    size_t N = (size_t)m->max_B * m->max_T, B = m->max_B;
-    size_t E = c->embedding_size, H = c->hidden_size, F = c->intermediate_size;
-    size_t L = m->num_labels > 2 ? m->num_labels : 2;
-    const Backend *be = m->be;
-    a->ids = be->alloc(N * sizeof(int));
-    a->pos = be->alloc(N * sizeof(int));
-    a->types = be->alloc(N * sizeof(int));
-    a->labels = be->alloc(N * sizeof(int));
-    a->lengths = be->alloc(B * sizeof(int));
-    a->first = be->alloc((B + 1) * sizeof(int));
-    a->start = be->alloc(B * sizeof(int));
-    a->end = be->alloc(B * sizeof(int));
-    a->targets = alloc_floats(m, B);
-    a->emb = alloc_acts(m, N * E);
-    if (m->proj_w >= 0) a->emb_proj = alloc_acts(m, N * H);
-    a->emb_mean = alloc_floats(m, N);
-    a->emb_rstd = alloc_floats(m, N);
-    a->layer = xcalloc(c->num_layers, sizeof(LayerActs));
-    for (int l = 0; l < c->num_layers; l++) {
-        LayerActs *la = &a->layer[l];
-        la->qkv = alloc_acts(m, N * 3 * H);
-        la->att = alloc_acts(m, N * H);
-        la->attproj = alloc_acts(m, N * H);
-        la->pre1 = alloc_acts(m, N * H);
-        la->h1 = alloc_acts(m, N * H);
-        la->ff_pre = alloc_acts(m, N * F);
-        la->ff = alloc_acts(m, N * F);
-        la->ff2 = alloc_acts(m, N * H);
-        la->pre2 = alloc_acts(m, N * H);
-        la->h2 = alloc_acts(m, N * H);
-        la->lse = alloc_floats(m, B * c->num_heads * m->max_T);
-        la->mean1 = alloc_floats(m, N);
-        la->rstd1 = alloc_floats(m, N);
-        la->mean2 = alloc_floats(m, N);
-        la->rstd2 = alloc_floats(m, N);
-    }
-    a->cls = alloc_acts(m, B * H);
-    a->cls_drop = alloc_acts(m, B * H);
-    a->dense_pre = alloc_acts(m, B * H);
-    a->dense = alloc_acts(m, B * H);
-    a->dense_drop = alloc_acts(m, B * H);
-    a->tok_drop = alloc_acts(m, N * H);
-    a->logits = alloc_acts(m, N * L);
-    a->dA = alloc_acts(m, N * H);
-    a->dB = alloc_acts(m, N * H);
-    a->dC = alloc_acts(m, N * H);
-    a->dF = alloc_acts(m, N * F);
-    a->dQKV = alloc_acts(m, N * 3 * H);
-    a->dAtt = alloc_acts(m, N * H);
-    a->dEmb = alloc_acts(m, N * E);
-    a->dHead1 = alloc_acts(m, B * H);
-    a->dHead2 = alloc_acts(m, B * H);
-    a->dlogits = alloc_acts(m, N * L);
+typedef struct {
+    char *base; /* NULL while sizing */
+    size_t used;
+} Carver;
+
+static void *carve(Carver *c, size_t n, size_t elem) {
+    size_t bytes = size_mul_sat(n, elem);
+    bytes = bytes > SIZE_MAX - 255 ? SIZE_MAX : (bytes + 255) & ~(size_t)255;
+    void *p = c->base ? c->base + c->used : NULL;
+    c->used = size_add_sat(c->used, bytes);
+    return p;
 }
+
+/* rows x cols of each element type */
+static Act *carve_acts(const Model *m, Carver *c, size_t rows, size_t cols) {
+    return carve(c, size_mul_sat(rows, cols), m->be->act_size);
+}
+static float *carve_floats(Carver *c, size_t rows, size_t cols) {
+    return carve(c, size_mul_sat(rows, cols), sizeof(float));
+}
+static int *carve_ints(Carver *c, size_t n) { return carve(c, n, sizeof(int)); }
+
+static void carve_layer(const Model *m, Carver *c, LayerActs *la) {
+    const ModelConfig *cf = &m->cfg;
+    size_t N = size_mul_sat(m->max_B, m->max_T), H = cf->hidden_size;
+    size_t F = cf->intermediate_size;
+    la->qkv = carve_acts(m, c, N, 3 * H);
+    la->att = carve_acts(m, c, N, H);
+    la->attproj = carve_acts(m, c, N, H);
+    la->pre1 = carve_acts(m, c, N, H);
+    la->h1 = carve_acts(m, c, N, H);
+    la->ff_pre = carve_acts(m, c, N, F);
+    la->ff = carve_acts(m, c, N, F);
+    la->ff2 = carve_acts(m, c, N, H);
+    la->pre2 = carve_acts(m, c, N, H);
+    la->h2 = carve_acts(m, c, N, H);
+    la->lse = carve_floats(c, N, cf->num_heads);
+    la->mean1 = carve_floats(c, N, 1);
+    la->rstd1 = carve_floats(c, N, 1);
+    la->mean2 = carve_floats(c, N, 1);
+    la->rstd2 = carve_floats(c, N, 1);
+}
+
+/* every layer's buffers: carved one after the other, or (sizing) one layer's size times
+ * the layer count, the same bytes without a loop over an absurd count */
+static void carve_layers(const Model *m, Carver *c) {
+    if (c->base) {
+        for (int l = 0; l < m->cfg.num_layers; l++) carve_layer(m, c, &m->acts->layer[l]);
+        return;
+    }
+    Carver one = {NULL, 0};
+    LayerActs scratch;
+    carve_layer(m, &one, &scratch);
+    c->used = size_add_sat(c->used, size_mul_sat(one.used, (size_t)m->cfg.num_layers));
+}
+
+/* the batch's inputs, the saved activations, the gradient scratch and the loss scalars */
+static void carve_activations(Model *m, Carver *c) {
+    struct Acts *a = m->acts;
+    const ModelConfig *cf = &m->cfg;
+    size_t N = size_mul_sat(m->max_B, m->max_T), B = m->max_B;
+    size_t E = cf->embedding_size, H = cf->hidden_size, F = cf->intermediate_size;
+    size_t L = m->num_labels > 2 ? m->num_labels : 2;
+    a->ids = carve_ints(c, N), a->pos = carve_ints(c, N), a->types = carve_ints(c, N);
+    a->labels = carve_ints(c, N), a->lengths = carve_ints(c, B), a->first = carve_ints(c, B + 1);
+    a->start = carve_ints(c, B), a->end = carve_ints(c, B);
+    a->targets = carve_floats(c, B, 1);
+    a->emb = carve_acts(m, c, N, E);
+    a->emb_proj = m->proj_w >= 0 ? carve_acts(m, c, N, H) : NULL;
+    a->emb_mean = carve_floats(c, N, 1), a->emb_rstd = carve_floats(c, N, 1);
+    carve_layers(m, c);
+    a->cls = carve_acts(m, c, B, H), a->cls_drop = carve_acts(m, c, B, H);
+    a->dense_pre = carve_acts(m, c, B, H), a->dense = carve_acts(m, c, B, H);
+    a->dense_drop = carve_acts(m, c, B, H);
+    a->tok_drop = carve_acts(m, c, N, H);
+    a->logits = carve_acts(m, c, N, L);
+    a->dA = carve_acts(m, c, N, H), a->dB = carve_acts(m, c, N, H);
+    a->dC = carve_acts(m, c, N, H), a->dF = carve_acts(m, c, N, F);
+    a->dQKV = carve_acts(m, c, N, 3 * H), a->dAtt = carve_acts(m, c, N, H);
+    a->dEmb = carve_acts(m, c, N, E);
+    a->dHead1 = carve_acts(m, c, B, H), a->dHead2 = carve_acts(m, c, B, H);
+    a->dlogits = carve_acts(m, c, N, L);
+    m->loss = carve_floats(c, 1, 1), m->norm_sq = carve_floats(c, 1, 1);
+    m->rng_step = carve(c, 1, sizeof(uint64_t));
+}
+
+static void carve_all(Model *m, Carver c[N_SLABS]) {
+    size_t n = m->n_floats;
+    m->master = carve_floats(&c[SLAB_PARAMS], n, 1);
+    /* the compute copy: the master itself when activations are fp32 (the CPU) */
+    m->weights = m->be->act_size == sizeof(float) ? (Act *)m->master
+                                                  : carve_acts(m, &c[SLAB_PARAMS], n, 1);
+    m->grads = carve_floats(&c[SLAB_GRADS], n, 1);
+    m->m = carve_floats(&c[SLAB_OPTIMIZER], n, 1);
+    m->v = carve_floats(&c[SLAB_OPTIMIZER], n, 1);
+    carve_activations(m, &c[SLAB_ACTIVATIONS]);
+}
+
+void model_slab_sizes(const Model *m, size_t bytes[N_SLABS]) {
+    Model t = *m; /* the sizing pass writes (NULL) pointers: into copies */
+    struct Acts scratch;
+    t.acts = &scratch;
+    Carver c[N_SLABS] = {{0}};
+    carve_all(&t, c);
+    for (int k = 0; k < N_SLABS; k++) bytes[k] = c[k].used;
+}
+
+static void alloc_memory(Model *m) {
+    m->acts = xcalloc(1, sizeof *m->acts);
+    m->acts->layer = xcalloc(m->cfg.num_layers, sizeof(LayerActs));
+    model_slab_sizes(m, m->slab_bytes);
+    Carver c[N_SLABS];
+    for (int k = 0; k < N_SLABS; k++) {
+        m->slab[k] = m->be->alloc(m->slab_bytes[k]);
+        c[k] = (Carver){m->slab[k], 0};
+    }
+    carve_all(m, c);
+}
+
+size_t model_bytes(const Model *m, SlabKind kind) { return m->slab_bytes[kind]; }
 
 int model_create(Model *m, const ModelConfig *cfg, HeadKind head, int num_labels,
                  const Backend *be, int max_B, int max_T, Error *e) {
@@ -120,48 +186,18 @@ int model_create(Model *m, const ModelConfig *cfg, HeadKind head, int num_labels
     m->max_B = max_B;
     m->max_T = max_T;
     params_build_table(m);
-    m->master = alloc_floats(m, m->n_floats);
-    m->grads = alloc_floats(m, m->n_floats);
-    m->m = alloc_floats(m, m->n_floats);
-    m->v = alloc_floats(m, m->n_floats);
-    m->weights = be->act_size == sizeof(float) ? (Act *)m->master : alloc_acts(m, m->n_floats);
-    m->loss = alloc_floats(m, 1);
-    m->norm_sq = alloc_floats(m, 1);
-    m->rng_step = be->alloc(sizeof(uint64_t));
-    alloc_activations(m);
+    alloc_memory(m);
     return 0;
-}
-
-static void free_activations(Model *m) {
-    struct Acts *a = m->acts;
-    void (*fr)(void *) = m->be->free;
-    void *bufs[] = {a->ids, a->pos, a->types, a->labels, a->lengths, a->first, a->start,
-                    a->end, a->targets, a->emb, a->emb_proj, a->emb_mean, a->emb_rstd, a->cls,
-                    a->cls_drop, a->dense_pre, a->dense, a->dense_drop, a->tok_drop, a->logits,
-                    a->dA, a->dB, a->dC, a->dF, a->dQKV, a->dAtt, a->dEmb, a->dHead1,
-                    a->dHead2, a->dlogits};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i]) fr(bufs[i]);
-    for (int l = 0; l < m->cfg.num_layers; l++) {
-        LayerActs *la = &a->layer[l];
-        void *lb[] = {la->qkv, la->att, la->attproj, la->pre1, la->h1, la->ff_pre, la->ff,
-                      la->ff2, la->pre2, la->h2, la->lse, la->mean1, la->rstd1, la->mean2,
-                      la->rstd2};
-        for (size_t i = 0; i < sizeof lb / sizeof lb[0]; i++) fr(lb[i]);
-    }
-    free(a->layer);
-    free(a);
 }
 
 void model_free(Model *m) {
     if (!m->params) return;
-    free_activations(m);
-    if (m->weights != (Act *)m->master) m->be->free(m->weights);
     for (int i = 0; i < m->n_graphs; i++)
         if (m->graphs[i].graph) m->be->graph_free(m->graphs[i].graph);
     free(m->graphs);
-    void *bufs[] = {m->master, m->grads, m->m, m->v, m->loss, m->norm_sq, m->rng_step};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) m->be->free(bufs[i]);
+    for (int k = 0; k < N_SLABS; k++) m->be->free(m->slab[k]);
+    free(m->acts->layer);
+    free(m->acts);
     free(m->params);
     free(m->layers);
     memset(m, 0, sizeof *m);

@@ -1,6 +1,7 @@
 /* The model: an encoder of one of four HF families with one task head, written once as op
  * calls on a Backend. Parameters live in one flat fp32 buffer (gradients, AdamW moments in
- * three more), described by a table of HF state_dict names, shapes and offsets. */
+ * three more), described by a table of HF state_dict names, shapes and offsets; all backend
+ * memory is carved from one slab per kind (SlabKind). */
 #ifndef KOE_MODEL_H
 #define KOE_MODEL_H
 
@@ -50,6 +51,16 @@ typedef struct {
     int packed;
 } Batch;
 
+/* The model's backend memory comes in four slabs, each allocated once and carved into its
+ * buffers (host/model/model.c): their sizes are the model's whole footprint. */
+typedef enum {
+    SLAB_PARAMS,      /* fp32 master weights, and their compute copy where that is not fp32 */
+    SLAB_GRADS,       /* fp32 gradients */
+    SLAB_OPTIMIZER,   /* AdamW's two moments */
+    SLAB_ACTIVATIONS, /* a max_B x max_T batch's inputs, saved activations, gradient scratch */
+    N_SLABS
+} SlabKind;
+
 /* a captured CUDA graph of one phase for one batch shape (host/model/model.c) */
 typedef struct {
     int backward, B, T, train, loss;
@@ -85,6 +96,8 @@ typedef struct {
     GraphSlot *graphs;
     int n_graphs;
     int training;
+    void *slab[N_SLABS]; /* every buffer above that lives on the backend is carved from these */
+    size_t slab_bytes[N_SLABS];
 } Model;
 
 /* lays out the parameters and allocates everything for batches up to max_B x max_T */
@@ -99,6 +112,11 @@ size_t model_memory_bytes(const ModelConfig *c, HeadKind head, int num_labels, i
 const Param *model_param(const Model *m, const char *name);
 /* trainable parameters, as HF counts them (the flat buffer also holds alignment padding) */
 size_t model_num_params(const Model *m);
+/* backend bytes of one slab kind; their sum is the model's peak memory */
+size_t model_bytes(const Model *m, SlabKind kind);
+/* the slab sizes model_create carves for m's cfg, head, num_labels, be->act_size, max_B,
+ * max_T, n_floats and proj_w, saturating at SIZE_MAX; nothing is allocated (model.c) */
+void model_slab_sizes(const Model *m, size_t bytes[N_SLABS]);
 
 /* HF's _init_weights: normal(0, initializer_range) weights, zero biases and padding rows,
  * LayerNorm 1 and 0 */
