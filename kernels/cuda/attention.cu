@@ -88,11 +88,11 @@ static Strides strides_of(int T, int NH, int HD) {
 static void scores(float *S, const bf16 *qkv, const int *lengths, int B, int T, int NH, int HD) {
     Strides s = strides_of(T, NH, HD);
     long long C = (long long)NH * HD;
-    BGemm g = {T, T, HD, 0, 1, 0, NH, T,
-               s.qkv_b, HD, s.qkv_row, 1,  /* A = Q (i = query, k = d) */
-               s.qkv_b, HD, 1, s.qkv_row,  /* B = K^T (k = d, j = key) */
-               s.s_b, s.s_h, s.s_row, 1,   /* C = S */
-               1.0f / sqrtf((float)HD), 0.0f};
+    BGemm g = bgemm_heads(T, T, HD, BG_LIMIT_N, NH, T,
+                          bg_rows(s.qkv_b, HD, s.qkv_row), /* A = Q (i = query, k = d) */
+                          bg_cols(s.qkv_b, HD, s.qkv_row), /* B = K^T (k = d, j = key) */
+                          bg_rows(s.s_b, s.s_h, s.s_row),  /* C = S */
+                          1.0f / sqrtf((float)HD));
     bgemm(S, qkv, qkv + C, lengths, B * NH, g);
 }
 
@@ -108,11 +108,11 @@ static void simple_attention_fwd(bf16 *out, float *lse, const bf16 *qkv, const i
         S, lse, lengths, rows, NH, T, d);
     KERNEL_CHECK();
     /* O = Pd V over keys < L (zero when L = 0) */
-    BGemm g = {T, HD, T, 0, 0, 1, NH, T,
-               s.s_b, s.s_h, s.s_row, 1,   /* A = Pd (i = query, k = key) */
-               s.qkv_b, HD, s.qkv_row, 1,  /* B = V (k = key, j = d) */
-               s.o_b, HD, s.o_row, 1,      /* C = out */
-               1.0f, 0.0f};
+    BGemm g = bgemm_heads(T, HD, T, BG_LIMIT_K, NH, T,
+                          bg_rows(s.s_b, s.s_h, s.s_row),  /* A = Pd (i = query, k = key) */
+                          bg_rows(s.qkv_b, HD, s.qkv_row), /* B = V (k = key, j = d) */
+                          bg_rows(s.o_b, HD, s.o_row),     /* C = out */
+                          1.0f);
     bgemm(out, (const float *)S, qkv + 2 * C, lengths, B * NH, g);
 }
 
@@ -128,11 +128,11 @@ static void simple_attention_bwd(bf16 *dqkv, const bf16 *dout, const float *lse,
     int batches = B * NH;
 
     scores(P, qkv, lengths, B, T, NH, HD);
-    BGemm g_dp = {T, T, HD, 0, 1, 0, NH, T,
-                  s.o_b, HD, s.o_row, 1,      /* A = dO (i = query, k = d) */
-                  s.qkv_b, HD, 1, s.qkv_row,  /* B = V^T (k = d, j = key) */
-                  s.s_b, s.s_h, s.s_row, 1,   /* C = dP */
-                  1.0f, 0.0f};
+    BGemm g_dp = bgemm_heads(T, T, HD, BG_LIMIT_N, NH, T,
+                             bg_rows(s.o_b, HD, s.o_row),     /* A = dO (i = query, k = d) */
+                             bg_cols(s.qkv_b, HD, s.qkv_row), /* B = V^T (k = d, j = key) */
+                             bg_rows(s.s_b, s.s_h, s.s_row),  /* C = dP */
+                             1.0f);
     bgemm(dP, dout, qkv + 2 * C, lengths, batches, g_dp);
 
     int rows = B * NH * T;
@@ -141,25 +141,25 @@ static void simple_attention_bwd(bf16 *dqkv, const bf16 *dout, const float *lse,
     KERNEL_CHECK();
 
     /* dV = Pd^T dO: rows are keys (zero past L), the sum runs over all queries */
-    BGemm g_dv = {T, HD, T, 1, 0, 0, NH, T,
-                  s.s_b, s.s_h, 1, s.s_row,   /* A = Pd^T (i = key, k = query) */
-                  s.o_b, HD, s.o_row, 1,      /* B = dO (k = query, j = d) */
-                  s.qkv_b, HD, s.qkv_row, 1,  /* C = dV */
-                  1.0f, 0.0f};
+    BGemm g_dv = bgemm_heads(T, HD, T, BG_LIMIT_M, NH, T,
+                             bg_cols(s.s_b, s.s_h, s.s_row),  /* A = Pd^T (i = key, k = query) */
+                             bg_rows(s.o_b, HD, s.o_row),     /* B = dO (k = query, j = d) */
+                             bg_rows(s.qkv_b, HD, s.qkv_row), /* C = dV */
+                             1.0f);
     bgemm(dqkv + 2 * C, (const float *)P, dout, lengths, batches, g_dv);
     /* dQ = dS K: all query rows, the sum over keys < L */
-    BGemm g_dq = {T, HD, T, 0, 0, 1, NH, T,
-                  s.s_b, s.s_h, s.s_row, 1,   /* A = dS (i = query, k = key) */
-                  s.qkv_b, HD, s.qkv_row, 1,  /* B = K (k = key, j = d) */
-                  s.qkv_b, HD, s.qkv_row, 1,  /* C = dQ */
-                  1.0f, 0.0f};
+    BGemm g_dq = bgemm_heads(T, HD, T, BG_LIMIT_K, NH, T,
+                             bg_rows(s.s_b, s.s_h, s.s_row),  /* A = dS (i = query, k = key) */
+                             bg_rows(s.qkv_b, HD, s.qkv_row), /* B = K (k = key, j = d) */
+                             bg_rows(s.qkv_b, HD, s.qkv_row), /* C = dQ */
+                             1.0f);
     bgemm(dqkv, (const float *)dP, qkv + C, lengths, batches, g_dq);
     /* dK = dS^T Q: rows are keys (zero past L), the sum over all queries */
-    BGemm g_dk = {T, HD, T, 1, 0, 0, NH, T,
-                  s.s_b, s.s_h, 1, s.s_row,   /* A = dS^T (i = key, k = query) */
-                  s.qkv_b, HD, s.qkv_row, 1,  /* B = Q (k = query, j = d) */
-                  s.qkv_b, HD, s.qkv_row, 1,  /* C = dK */
-                  1.0f, 0.0f};
+    BGemm g_dk = bgemm_heads(T, HD, T, BG_LIMIT_M, NH, T,
+                             bg_cols(s.s_b, s.s_h, s.s_row),  /* A = dS^T (i = key, k = query) */
+                             bg_rows(s.qkv_b, HD, s.qkv_row), /* B = Q (k = query, j = d) */
+                             bg_rows(s.qkv_b, HD, s.qkv_row), /* C = dK */
+                             1.0f);
     bgemm(dqkv + C, (const float *)dP, qkv, lengths, batches, g_dk);
 }
 

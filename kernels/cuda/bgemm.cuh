@@ -15,6 +15,7 @@
 
 #include "kernels/cuda/common.cuh"
 
+/* the kernel's argument; build it with bgemm_plain or bgemm_heads */
 typedef struct {
     int M, N, K;             /* nominal sizes */
     int lim_m, lim_n, lim_k; /* 1: that size is min(lengths[b], T) */
@@ -24,6 +25,41 @@ typedef struct {
     long long c_b, c_h, c_i, c_j; /* C strides: batch, head, row, column */
     float alpha, beta;
 } BGemm;
+
+/* one operand: where (b, h)'s matrix starts, and the strides of its first and second index
+ * (A: i, k; B: k, j; C: i, j) */
+typedef struct {
+    long long batch, head, first, second;
+} BgOperand;
+
+/* a row-major matrix with row stride ld, (b, h)'s at batch * b + head * h; bg_cols reads the
+ * same memory as its transpose */
+static inline BgOperand bg_rows(long long batch, long long head, long long ld) {
+    return BgOperand{batch, head, ld, 1};
+}
+static inline BgOperand bg_cols(long long batch, long long head, long long ld) {
+    return BgOperand{batch, head, 1, ld};
+}
+
+/* which sizes are min(lengths[b], T) rather than nominal */
+enum { BG_LIMIT_M = 1, BG_LIMIT_N = 2, BG_LIMIT_K = 4 };
+
+/* C = alpha A B for every (b, h) of NH heads, the `limits` sizes cut at min(lengths[b], T) */
+static inline BGemm bgemm_heads(int M, int N, int K, int limits, int NH, int T, BgOperand a,
+                                BgOperand b, BgOperand c, float alpha) {
+    return BGemm{M, N, K, (limits & BG_LIMIT_M) != 0, (limits & BG_LIMIT_N) != 0,
+                 (limits & BG_LIMIT_K) != 0, NH, T,
+                 a.batch, a.head, a.first, a.second, b.batch, b.head, b.first, b.second,
+                 c.batch, c.head, c.first, c.second, alpha, 0.0f};
+}
+
+/* one product C[M,N] = A[M,K] B[K,N] + beta C */
+static inline BGemm bgemm_plain(int M, int N, int K, BgOperand a, BgOperand b, BgOperand c,
+                                float beta) {
+    BGemm g = bgemm_heads(M, N, K, 0, 1, 0, a, b, c, 1.0f);
+    g.beta = beta;
+    return g;
+}
 
 #define BG_TILE 64
 #define BG_KSTEP 16

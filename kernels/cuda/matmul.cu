@@ -244,8 +244,9 @@ void cuda_matmul_fwd(Act *out_, Act *pre_, const Act *inp_, const Act *w_, const
     if (lt_gemm(1, 0, N, M, K, w, K, inp, K, z, N, 0, b, 0.0f) != 0) {
         if (!b || lt_gemm(1, 0, N, M, K, w, K, inp, K, z, N, 0, NULL, 0.0f) != 0) {
             note_fallback("forward", M, K, N);
-            BGemm g = {M, N, K, 0, 0, 0, 1, 0, 0, 0, K, 1, 0, 0, 1, K, 0, 0, N, 1, 1.0f, 0.0f};
-            bgemm(z, inp, w, NULL, 1, g);
+            /* z[M,N] = inp[M,K] w[N,K]^T */
+            bgemm(z, inp, w, NULL, 1,
+                  bgemm_plain(M, N, K, bg_rows(0, 0, K), bg_cols(0, 0, K), bg_rows(0, 0, N), 0.0f));
         }
         bias_left = b;
     }
@@ -270,12 +271,14 @@ void cuda_matmul_bwd(Act *dinp_, float *dw, float *db, Act *dout_, const Act *pr
     float beta_in = accumulate ? 1.0f : 0.0f;
     if (dinp && lt_gemm(0, 0, K, M, N, w, K, dz, N, dinp, K, 0, NULL, beta_in) != 0) {
         note_fallback("dinp", M, K, N);
-        BGemm g = {M, K, N, 0, 0, 0, 1, 0, 0, 0, N, 1, 0, 0, K, 1, 0, 0, K, 1, 1.0f, beta_in};
-        bgemm(dinp, dz, w, NULL, 1, g);
+        /* dinp[M,K] = dz[M,N] w[N,K] (+ dinp) */
+        bgemm(dinp, dz, w, NULL, 1,
+              bgemm_plain(M, K, N, bg_rows(0, 0, N), bg_rows(0, 0, K), bg_rows(0, 0, K), beta_in));
     }
     if (lt_gemm(0, 1, K, N, M, inp, K, dz, N, dw, K, 1, NULL, 1.0f) != 0) {
         note_fallback("dw", M, K, N);
-        BGemm g = {N, K, M, 0, 0, 0, 1, 0, 0, 0, 1, N, 0, 0, K, 1, 0, 0, K, 1, 1.0f, 1.0f};
-        bgemm(dw, dz, inp, NULL, 1, g);
+        /* dw[N,K] += dz[M,N]^T inp[M,K] */
+        bgemm(dw, dz, inp, NULL, 1,
+              bgemm_plain(N, K, M, bg_cols(0, 0, N), bg_rows(0, 0, K), bg_rows(0, 0, K), 1.0f));
     }
 }
