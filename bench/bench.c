@@ -267,7 +267,7 @@ typedef struct {
 
 /* n steps over batches k0.., each timed up to the loss read (which synchronises) */
 static Phase run_phase(Model *m, Pool *pool, int k0, int n, int B, int train) {
-    AdamWArgs adam = {5e-5f, 0.9f, 0.999f, 1e-8f, 0.0f, 1, 1.0f};
+    AdamWArgs adam = adamw_args(5e-5f, 1e-8f, 0.0f, 1, 1.0f);
     Phase p = {.steps = n};
     double *times = xcalloc(n > 0 ? n : 1, sizeof(double));
     for (int s = 0; s < n; s++) {

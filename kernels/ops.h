@@ -50,6 +50,16 @@ typedef struct {
     float max_grad_norm; /* <= 0 disables clipping */
 } AdamWArgs;
 
+/* transformers' AdamW betas, which the benchmark's scripts leave at their defaults */
+#define ADAMW_BETA1 0.9f
+#define ADAMW_BETA2 0.999f
+
+static inline AdamWArgs adamw_args(float lr, float eps, float weight_decay, int step,
+                                   float max_grad_norm) {
+    AdamWArgs a = {lr, ADAMW_BETA1, ADAMW_BETA2, eps, weight_decay, step, max_grad_norm};
+    return a;
+}
+
 typedef struct Backend {
     const char *name;
     size_t act_size; /* bytes per Act element */

@@ -28,8 +28,10 @@ KOE_HD float koe_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
-/* a Dropout's tensor stream at a given step (see Dropout in kernels/ops.h) */
+/* Streams: a Dropout's tensor stream at a given step (see Dropout in kernels/ops.h), and
+ * the training sampler's, one per epoch from KOE_SAMPLER_STREAM (host/train/batch.c) */
 #define KOE_STREAMS_PER_STEP 4096ULL
+#define KOE_SAMPLER_STREAM 0x5a3d1e00ULL
 
 KOE_HD uint64_t koe_step_stream(uint64_t stream, const uint64_t *step) {
     return stream + (step ? *step * KOE_STREAMS_PER_STEP : 0);

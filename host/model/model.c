@@ -25,6 +25,26 @@ struct Acts {
     Act *dA, *dB, *dC, *dF, *dQKV, *dAtt, *dEmb, *dHead1, *dHead2, *dlogits;
 };
 
+/* CUDA graphs (see "graphs" below) */
+typedef enum { PHASE_FORWARD, PHASE_BACKWARD } Phase;
+
+/* which loss op a forward runs, from the targets its batch carries */
+typedef enum { LOSS_NONE, LOSS_QA_SPANS, LOSS_REGRESSION, LOSS_LABELS } LossKind;
+
+/* what a graph was captured for: the same key replays it */
+typedef struct {
+    Phase phase;
+    int B, T, train;
+    LossKind loss;
+    float scale; /* the forward's gradient scale, baked into the loss op */
+} GraphKey;
+
+struct GraphSlot {
+    GraphKey key;
+    int eager_runs, failed; /* runs before capture; capture refused: stay eager */
+    void *graph;            /* NULL until captured */
+};
+
 /* dropout streams: one per (micro step, tensor) */
 enum { STREAM_EMB = 0, STREAM_HEAD1, STREAM_HEAD2, STREAM_LAYER0 };
 enum { STREAM_ATT_PROBS, STREAM_ATT_OUT, STREAM_FFN_OUT, STREAMS_PER_LAYER };
@@ -277,22 +297,41 @@ static void upload_batch(Model *m, const Batch *b) {
  * Backends without graphs (the CPU) always run eagerly. */
 typedef void (*PhaseFn)(Model *m, const Batch *b, float scale);
 
-static GraphSlot *graph_slot(Model *m, const GraphSlot *key) {
-    for (int i = 0; i < m->n_graphs; i++) {
-        GraphSlot *g = &m->graphs[i];
-        if (g->backward == key->backward && g->B == key->B && g->T == key->T &&
-            g->train == key->train && g->loss == key->loss && g->scale == key->scale)
-            return g;
-    }
-    m->graphs = xrealloc(m->graphs, (m->n_graphs + 1) * sizeof(GraphSlot));
-    m->graphs[m->n_graphs] = *key;
+static LossKind loss_kind(const Batch *b) {
+    return b->start_positions ? LOSS_QA_SPANS
+           : b->targets       ? LOSS_REGRESSION
+           : b->labels        ? LOSS_LABELS
+                              : LOSS_NONE;
+}
+
+static GraphKey forward_key(const Batch *b, int train, float grad_scale) {
+    GraphKey k = {PHASE_FORWARD, b->B, b->T, train, loss_kind(b), grad_scale};
+    return k;
+}
+
+/* the backward of the last forward: its shape and mode, no loss op and no scale */
+static GraphKey backward_key(const Model *m) {
+    GraphKey k = {PHASE_BACKWARD, m->B, m->T, m->training, LOSS_NONE, 0.0f};
+    return k;
+}
+
+static int same_key(const GraphKey *a, const GraphKey *b) {
+    return a->phase == b->phase && a->B == b->B && a->T == b->T && a->train == b->train &&
+           a->loss == b->loss && a->scale == b->scale;
+}
+
+static struct GraphSlot *graph_slot(Model *m, GraphKey key) {
+    for (int i = 0; i < m->n_graphs; i++)
+        if (same_key(&m->graphs[i].key, &key)) return &m->graphs[i];
+    m->graphs = xrealloc(m->graphs, (m->n_graphs + 1) * sizeof *m->graphs);
+    m->graphs[m->n_graphs] = (struct GraphSlot){key, 0, 0, NULL};
     return &m->graphs[m->n_graphs++];
 }
 
-static void run_phase(Model *m, GraphSlot key, PhaseFn fn, const Batch *b, float scale) {
+static void run_phase(Model *m, GraphKey key, PhaseFn fn, const Batch *b, float scale) {
     const Backend *be = m->be;
     /* packed batches have a new row count nearly every time: no graph would be replayed */
-    GraphSlot *g = be->graph_begin && !m->packed ? graph_slot(m, &key) : NULL;
+    struct GraphSlot *g = be->graph_begin && !m->packed ? graph_slot(m, key) : NULL;
     if (!g) {
         fn(m, b, scale);
         return;
@@ -427,11 +466,6 @@ static void forward_ops(Model *m, const Batch *b, float grad_scale) {
     m->be->range_pop();
 }
 
-/* which loss op a batch runs (0: none), part of a forward graph's key */
-static int loss_kind(const Batch *b) {
-    return b->start_positions ? 1 : b->targets ? 2 : b->labels ? 3 : 0;
-}
-
 /* the host checks batches before they get here; a bad one is a programming error */
 static void check_batch(const Model *m, const Batch *b) {
     int longest = 0;
@@ -455,8 +489,7 @@ void model_forward(Model *m, const Batch *b, int train, float grad_scale) {
     m->micro_step++;
     m->be->range_push("forward");
     upload_batch(m, b);
-    GraphSlot key = {0, b->B, b->T, train, loss_kind(b), grad_scale, 0, 0, NULL};
-    run_phase(m, key, forward_ops, b, grad_scale);
+    run_phase(m, forward_key(b, train, grad_scale), forward_ops, b, grad_scale);
     m->be->range_pop();
 }
 
@@ -572,8 +605,7 @@ static void backward_ops(Model *m, const Batch *b, float scale) {
 
 void model_backward(Model *m) {
     m->be->range_push("backward");
-    GraphSlot key = {1, m->B, m->T, m->training, 0, 0.0f, 0, 0, NULL};
-    run_phase(m, key, backward_ops, NULL, 0.0f);
+    run_phase(m, backward_key(m), backward_ops, NULL, 0.0f);
     m->be->range_pop();
 }
 

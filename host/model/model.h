@@ -61,14 +61,6 @@ typedef enum {
     N_SLABS
 } SlabKind;
 
-/* a captured CUDA graph of one phase for one batch shape (host/model/model.c) */
-typedef struct {
-    int backward, B, T, train, loss;
-    float scale;
-    int eager_runs, failed;
-    void *graph;
-} GraphSlot;
-
 typedef struct {
     ModelConfig cfg;
     HeadKind head;
@@ -93,7 +85,7 @@ typedef struct {
     float *norm_sq;         /* backend scalar for gradient clipping */
     uint64_t seed, micro_step; /* dropout streams are keyed by (seed, micro_step, tensor) */
     uint64_t *rng_step;        /* backend copy of micro_step, read by the dropout ops */
-    GraphSlot *graphs;
+    struct GraphSlot *graphs; /* captured CUDA graphs, one per phase and shape (model.c) */
     int n_graphs;
     int training;
     void *slab[N_SLABS]; /* every buffer above that lives on the backend is carved from these */

@@ -60,7 +60,7 @@ Batch make_batch(const Model *m, const Features *f, const int *idx, int B,
 void epoch_order(int *order, int n, uint64_t seed, int epoch) {
     for (int i = 0; i < n; i++) order[i] = i;
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)(koe_uniform(seed, 0x5a3d1e00ULL + (uint64_t)epoch, i) * (i + 1));
+        int j = (int)(koe_uniform(seed, KOE_SAMPLER_STREAM + (uint64_t)epoch, i) * (i + 1));
         if (j > i) j = i;
         int tmp = order[i];
         order[i] = order[j];

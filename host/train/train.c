@@ -173,9 +173,9 @@ static int train(Trainer *t, Error *e) {
             if ((step + 1) % accum == 0 || (plan.n_batches <= accum && step + 1 == plan.n_batches)) {
                 int updates = t->global_step - t->first_step;
                 lr = linear_schedule_lr((float)a->learning_rate, updates, plan.warmup, plan.t_total);
-                AdamWArgs opt = {lr, 0.9f, 0.999f, (float)a->adam_epsilon, (float)a->weight_decay,
-                                 updates + 1, (float)a->max_grad_norm};
-                model_optimizer_step(m, opt);
+                model_optimizer_step(m, adamw_args(lr, (float)a->adam_epsilon,
+                                                   (float)a->weight_decay, updates + 1,
+                                                   (float)a->max_grad_norm));
                 t->global_step++;
                 log_step(t, &pg, epoch, step_loss, lr);
                 step_loss = 0;

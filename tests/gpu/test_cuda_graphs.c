@@ -26,7 +26,7 @@ static size_t train(const Backend *be, float *losses, float *params) {
         labels[i] = i % 9 < lengths[i / 9] ? i % 5 : -100;
     }
     Batch b = {3, 9, ids, types, lengths, labels, NULL, NULL, NULL, 0};
-    AdamWArgs a = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0, 1.0f};
+    AdamWArgs a = adamw_args(1e-3f, 1e-8f, 0.01f, 0, 1.0f);
     for (int s = 0; s < STEPS; s++) {
         model_forward(&m, &b, 1, 0.5f);
         model_backward(&m);

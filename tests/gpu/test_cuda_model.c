@@ -94,7 +94,7 @@ static void compare(const char *dir, const char *name, const Case *cs) {
     model_get_grads(&gpu, b);
     double err_grads = rel_l2(b, a, n);
 
-    AdamWArgs opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0, 0.05f};
+    AdamWArgs opt = adamw_args(1e-3f, 1e-8f, 0.01f, 0, 0.05f);
     double err_steps = 0;
     for (int s = 1; s <= 3; s++) {
         opt.step = s;

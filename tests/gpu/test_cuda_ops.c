@@ -493,7 +493,7 @@ static void test_adamw(size_t n, float max_grad_norm, float weight_decay) {
     for (int step = 1; step <= 3; step++) {
         float *grads = hnew(n), c_norm;
         fill_uniform(grads, n, -1.0f, 1.0f, &rng); /* norm ~ sqrt(n/3): clipping is active */
-        AdamWArgs a = {1e-2f, 0.9f, 0.999f, 1e-6f, weight_decay, step, max_grad_norm};
+        AdamWArgs a = adamw_args(1e-2f, 1e-6f, weight_decay, step, max_grad_norm);
         cpu->global_norm_sq(&c_norm, grads, n);
         cpu->adamw(c_p, c_p, grads, c_m, c_v, n, &c_norm, a);
         gpu->to_device(g_grads, grads, n * sizeof(float));
