@@ -27,6 +27,7 @@
  *         [--data_dir DIR] [--vocab FILE] [--configs DIR] [--korquad_batch 8]
  *         [--device_name NAME] [--peak_tflops X] [--lengths_dir DIR]
  */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,18 +352,20 @@ static void print_table(const Result *res, int n) {
 /* DIR/<shape>-b<B>.json: every batch's row lengths, warm-up batches first */
 static int write_lengths(const BenchArgs *a, const Shape *sh, const Rows *r, int B, Error *e) {
     int nb = a->warmup + (a->steps > a->eval_steps ? a->steps : a->eval_steps);
-    size_t cap = 256 + (size_t)nb * B * 6, len = 0;
-    char *s = xmalloc(cap);
-    len += snprintf(s + len, cap - len, "{\"shape\": \"%s\", \"batch\": %d, \"seq\": %d, "
-                    "\"data\": \"%s\", \"warmup\": %d, \"batches\": [", sh->name, B, sh->T,
-                    r->source, a->warmup);
+    char *s = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&s, &len); /* grows with what is written */
+    if (!f) return errorf(e, "%s: out of memory", a->lengths_dir);
+    fprintf(f, "{\"shape\": \"%s\", \"batch\": %d, \"seq\": %d, \"data\": \"%s\", "
+            "\"warmup\": %d, \"batches\": [", sh->name, B, sh->T, r->source, a->warmup);
     for (int k = 0; k < nb; k++)
         for (int i = 0; i < B; i++)
-            len += snprintf(s + len, cap - len, "%s%d%s", i ? "" : k ? ", [" : "[",
-                            r->lengths[((size_t)k * B + i) % r->n], i + 1 < B ? ", " : "]");
-    len += snprintf(s + len, cap - len, "]}\n");
+            fprintf(f, "%s%d%s", i ? "" : k ? ", [" : "[", r->lengths[((size_t)k * B + i) % r->n],
+                    i + 1 < B ? ", " : "]");
+    fprintf(f, "]}\n");
     char *path = strfmt("%s/%s-b%d.json", a->lengths_dir, sh->name, B);
-    int rc = make_dirs(a->lengths_dir, e) || write_file_atomic(path, s, len, e);
+    int rc = fclose(f) != 0 ? errorf(e, "%s: out of memory", path)
+             : make_dirs(a->lengths_dir, e) || write_file_atomic(path, s, len, e);
     free(path), free(s);
     return rc ? -1 : 0;
 }
