@@ -1,5 +1,6 @@
 /* A tiny test harness: CHECK counts failures, rel_l2 is DESIGN.md's error measure, and the
- * random fill never produces zeros or constants. A test's main returns test_exit(). */
+ * random fill never produces zeros or constants. Every test's main returns test_exit() (or
+ * skips with TEST_SKIP). */
 #ifndef KOE_TEST_H
 #define KOE_TEST_H
 
@@ -56,9 +57,12 @@ static inline float bf16_round(float x) {
     return x;
 }
 
+/* a test's exit status: failing when a CHECK failed, and when none ran (a test that checked
+ * nothing cannot have passed); a skip exits 77 through TEST_SKIP instead */
 static inline int test_exit(const char *name) {
     printf("%s: %d checks, %d failed\n", name, test_checks, test_failures);
-    return test_failures ? 1 : 0;
+    if (test_checks == 0) printf("%s: FAIL: no check ran\n", name);
+    return test_failures || test_checks == 0 ? 1 : 0;
 }
 
 #define TEST_SKIP(...)                       \

@@ -163,13 +163,11 @@ static void check_qa_evaluate(const cJSON *ev) {
 }
 
 int main(void) {
-    char *text;
+    char *text = NULL;
     Error e;
-    if (read_file("tests/fixtures/metrics/metrics.json", &text, NULL, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        return 1;
-    }
-    cJSON *root = cJSON_Parse(text);
+    int rc = read_file("tests/fixtures/metrics/metrics.json", &text, NULL, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    cJSON *root = rc == 0 ? cJSON_Parse(text) : NULL;
     free(text);
     CHECK(root != NULL, "metrics.json does not parse");
     if (!root) return test_exit("test_metrics_parity");

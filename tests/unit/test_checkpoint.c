@@ -331,10 +331,8 @@ static void test_bad_input(void) {
 
 int main(void) {
     char dir[] = "/tmp/koe_ckpt_XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
+    if (test_failures) return test_exit("test_checkpoint");
     test_known_rounding();
     test_roundtrip(dir);
     test_hf_safetensors();

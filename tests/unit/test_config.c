@@ -262,10 +262,8 @@ static void check_overrides(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    CHECK(mkdtemp(tmpdir) != NULL, "mkdtemp %s", tmpdir);
+    if (test_failures) return test_exit("test_config");
     check_all_repo_configs();
     check_spot_values();
     check_reference_copies();

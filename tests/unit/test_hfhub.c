@@ -102,10 +102,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 int main(void) {
     char tmp[] = "/tmp/koe_hfhub_XXXXXX";
-    if (!mkdtemp(tmp)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    CHECK(mkdtemp(tmp) != NULL, "mkdtemp %s", tmp);
+    if (test_failures) return test_exit("test_hfhub");
     test_cache(tmp);
     test_local_folder(tmp);
     nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

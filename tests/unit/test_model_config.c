@@ -240,10 +240,8 @@ static void check_read_as(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    CHECK(mkdtemp(tmpdir) != NULL, "mkdtemp %s", tmpdir);
+    if (test_failures) return test_exit("test_model_config");
     check_hf_fixtures();
     check_builtins();
     check_shared_configs();

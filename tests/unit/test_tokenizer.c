@@ -191,7 +191,8 @@ static void test_bad_files(void) {
 
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/koe_tok_XXXXXX");
-    if (!mkdtemp(dir)) return 1;
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
+    if (test_failures) return test_exit("test_tokenizer");
     size_t len = 0;
     for (int i = 0; VOCAB[i]; i++) len += strlen(VOCAB[i]) + 1;
     char *text = xmalloc(len + 1), *p = text;
