@@ -157,6 +157,9 @@ int write_results_json(const Trainer *t, const StepResult *r, int n, double tota
     cJSON_AddNumberToObject(tm, "total", total);
     cJSON_AddNumberToObject(o, "train_samples_per_s",
                             t->time.train > 0 ? t->samples_seen_run / t->time.train : 0);
+    cJSON_AddNumberToObject(o, "train_tokens_per_s", /* real tokens, padding not counted */
+                            t->time.train > 0 ? t->tokens_seen_run / t->time.train : 0);
+    cJSON_AddNumberToObject(o, "peak_memory_bytes", (double)t->model->be->peak_bytes());
     char *text = cJSON_Print(o), *path = strfmt("%s/results.json", t->args->output_dir);
     int rc = write_file_atomic(path, text, strlen(text), e);
     free(text), free(path);

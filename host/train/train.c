@@ -167,6 +167,7 @@ static int train(Trainer *t, Error *e) {
             t->train_loss_sum += loss;
             t->samples_seen += nb;
             t->samples_seen_run += nb;
+            for (int i = 0; i < nb; i++) t->tokens_seen_run += b.lengths[i];
             step_loss += loss;
             pg.loss_sum += loss * accum;
             pg.loss_count++;

@@ -36,6 +36,7 @@ struct Trainer {
     double train_loss_sum;     /* the original's tr_loss */
     long samples_seen;         /* over the whole run, resumes included */
     long samples_seen_run;     /* in this process, for throughput */
+    long tokens_seen_run;      /* real (non-padding) tokens trained on in this process */
     char *last_checkpoint;     /* newest checkpoint folder written */
     Metrics *test_evals;       /* test results during training, by step, reused at the end */
     int *test_eval_steps, n_test_evals;
