@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host/reproduce/reproduce.h"
@@ -49,29 +50,87 @@ static void run_child(const Bench *b, const Run1 *r, int device, pid_t parent) {
     _exit(rc);
 }
 
-/* work done / wall time of the runs finished so far, applied to what is left */
-static double eta_seconds(const Bench *b, const double *start) {
-    double done_work = 0, done_wall = 0, left = 0;
-    for (int i = 0; i < b->n_runs; i++) {
-        const Run1 *r = &b->runs[i];
-        if (r->wall > 0) done_work += r->work, done_wall += r->wall;
-        else if (r->state == RUN_TODO || r->state == RUN_RESUME)
-            left += start[i] > 0 ? r->work * 0.5 : r->work; /* a running one: about half left */
-    }
-    if (done_work <= 0) return NAN;
-    return left * done_wall / done_work / b->opt.jobs;
+/* what the parent knows of each run's speed: the steps it has logged and when */
+typedef struct {
+    double start;         /* when this invocation started it; 0: not started */
+    double t0, t1;        /* when step0 and step1 were first seen */
+    int step0, step1;
+} Track;
+
+/* the step of the last "train" line of run_dir/log.jsonl (its tail is enough), or -1 */
+static int logged_step(const char *run_dir) {
+    char *path = strfmt("%s/log.jsonl", run_dir), tail[4097];
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > 4096 ? size - 4096 : 0, SEEK_SET);
+    size_t n = fread(tail, 1, 4096, f);
+    fclose(f);
+    tail[n] = 0;
+    int step = -1;
+    for (char *p = tail; (p = strstr(p, "{\"type\":\"train\",\"step\":")); p++)
+        step = atoi(p + strlen("{\"type\":\"train\",\"step\":"));
+    return step;
 }
 
-static void say(const Bench *b, const double *start, int k, int n, const Run1 *r,
-                const char *what) {
+static void observe(Track *k, const Run1 *r, double now) {
+    int step = logged_step(r->dir);
+    if (step < 0) return;
+    if (k->t0 == 0) k->t0 = now, k->step0 = step;
+    if (step != k->step1) k->t1 = now, k->step1 = step;
+}
+
+/* seconds a step of r takes: measured on r, else scaled by step cost from the others */
+static double step_seconds(const Bench *b, const Track *tk, int i) {
+    const Track *k = &tk[i];
+    if (k->step1 > k->step0) return (k->t1 - k->t0) / (k->step1 - k->step0);
+    double per_cost = 0;
+    int n = 0;
+    for (int j = 0; j < b->n_runs; j++) {
+        const Track *o = &tk[j];
+        double s = o->step1 > o->step0 ? (o->t1 - o->t0) / (o->step1 - o->step0)
+                   : b->runs[j].wall > 0 && b->runs[j].steps > 0 ? b->runs[j].wall / b->runs[j].steps : 0;
+        if (s > 0) per_cost += s / b->runs[j].step_cost, n++;
+    }
+    return n ? per_cost / n * b->runs[i].step_cost : NAN;
+}
+
+/* the rest of the benchmark: each unfinished run's steps left times its step time */
+static double eta_seconds(const Bench *b, const Track *tk) {
+    double left = 0;
+    for (int i = 0; i < b->n_runs; i++) {
+        const Run1 *r = &b->runs[i];
+        if (r->state != RUN_TODO && r->state != RUN_RESUME) continue;
+        if (r->wall > 0) continue; /* ended in this invocation (failed) */
+        int done = tk[i].start > 0 && tk[i].step1 > 0 ? tk[i].step1 : 0;
+        left += (r->steps > done ? r->steps - done : 0) * step_seconds(b, tk, i);
+    }
+    return left / b->opt.jobs;
+}
+
+static void say(const Bench *b, const Track *tk, int k, int n, const Run1 *r, const char *what) {
     char eta[32], took[32];
-    format_duration(eta_seconds(b, start), eta, sizeof eta);
+    format_duration(eta_seconds(b, tk), eta, sizeof eta);
     format_duration(r->wall, took, sizeof took);
     fprintf(stderr, "[%d/%d] %s seed %d: %s", k, n, r->task->name, r->seed, what);
     if (r->wall > 0) fprintf(stderr, " in %s%s", took, r->rc ? " (FAILED: see run.log)" : "");
     fprintf(stderr, "; benchmark ETA %s (log %s/run.log)\n", eta, r->dir);
 }
 
+/* every minute: each running run's step and the benchmark's ETA */
+static void heartbeat(const Bench *b, const Track *tk, const pid_t *slot_pid, const int *slot_run) {
+    for (int s = 0; s < b->opt.jobs; s++) {
+        if (!slot_pid[s]) continue;
+        int i = slot_run[s];
+        char eta[32];
+        format_duration(eta_seconds(b, tk), eta, sizeof eta);
+        fprintf(stderr, "  %s seed %d: step %d of ~%d, %.2f s/step; benchmark ETA %s\n",
+                b->runs[i].task->name, b->runs[i].seed, tk[i].step1, b->runs[i].steps,
+                step_seconds(b, tk, i), eta);
+    }
+}
 /* the runs this invocation must run, in plan order */
 static int pending(const Bench *b, int *idx) {
     int n = 0;
@@ -82,42 +141,64 @@ static int pending(const Bench *b, int *idx) {
     return n;
 }
 
+enum { HEARTBEAT_S = 60, LOOK_S = 5 }; /* a progress line; a look at the runs' logs */
+
+/* a finished child: its run's wall time and exit status */
+static void reap(Bench *b, Track *tk, pid_t pid, int status, pid_t *slot_pid, const int *slot_run,
+                 int *finished, int n) {
+    for (int s = 0; s < b->opt.jobs; s++) {
+        if (slot_pid[s] != pid) continue;
+        Run1 *r = &b->runs[slot_run[s]];
+        r->wall = now_seconds() - tk[slot_run[s]].start;
+        r->rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r->rc == 0) r->state = RUN_DONE;
+        slot_pid[s] = 0;
+        ++*finished;
+        say(b, tk, *finished, n, r, r->rc ? "stopped" : "finished");
+    }
+}
+
 int reproduce_execute(Bench *b, Error *e) {
     int *idx = xmalloc((b->n_runs + 1) * sizeof(int)), n = pending(b, idx);
-    int jobs = b->opt.jobs, next = 0, running = 0, finished = 0, failed = 0;
+    int jobs = b->opt.jobs, next = 0, finished = 0, rc = 0;
     pid_t *slot_pid = xcalloc(jobs, sizeof(pid_t));
     int *slot_run = xcalloc(jobs, sizeof(int));
-    double *start = xcalloc(b->n_runs, sizeof(double));
-    while (finished < n) {
-        for (int s = 0; s < jobs && next < n; s++) {
+    Track *tk = xcalloc(b->n_runs, sizeof(Track));
+    double last_beat = now_seconds(), last_look = last_beat;
+    while (finished < next || (next < n && rc == 0)) {
+        for (int s = 0; s < jobs && next < n && rc == 0; s++) {
             if (slot_pid[s]) continue;
             Run1 *r = &b->runs[idx[next]];
             int dev = b->opt.n_devices ? b->opt.devices[s % b->opt.n_devices] : -1;
             fflush(NULL);
             pid_t parent = getpid(), pid = fork();
-            if (pid < 0) return free(idx), errorf(e, "reproduce: fork: %s", strerror(errno));
+            if (pid < 0) {
+                rc = errorf(e, "reproduce: cannot start a run: fork: %s", strerror(errno));
+                break;
+            }
             if (pid == 0) run_child(b, r, dev, parent);
-            slot_pid[s] = pid, slot_run[s] = idx[next++], running++;
-            start[slot_run[s]] = now_seconds();
-            say(b, start, next, n, r, r->resume ? "resuming" : "started");
+            slot_pid[s] = pid, slot_run[s] = idx[next++];
+            tk[slot_run[s]].start = now_seconds();
+            say(b, tk, next, n, r, r->resume ? "resuming" : "started");
         }
         int status;
-        pid_t pid = waitpid(-1, &status, 0);
-        if (pid < 0 && errno == EINTR) continue;
-        if (pid < 0) break;
-        for (int s = 0; s < jobs; s++) {
-            if (slot_pid[s] != pid) continue;
-            Run1 *r = &b->runs[slot_run[s]];
-            r->wall = now_seconds() - start[slot_run[s]];
-            r->rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            r->state = r->rc == 0 ? RUN_DONE : r->state;
-            failed += r->rc != 0;
-            slot_pid[s] = 0, running--, finished++;
-            say(b, start, finished, n, r, r->rc ? "stopped" : "finished");
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) reap(b, tk, pid, status, slot_pid, slot_run, &finished, n);
+        else if (pid < 0 && errno != EINTR) break;
+        else nanosleep(&(struct timespec){0, 100000000}, NULL);
+        double now = now_seconds();
+        if (now - last_look >= LOOK_S) {
+            for (int s = 0; s < jobs; s++)
+                if (slot_pid[s]) observe(&tk[slot_run[s]], &b->runs[slot_run[s]], now);
+            last_look = now;
         }
+        if (now - last_beat >= HEARTBEAT_S) heartbeat(b, tk, slot_pid, slot_run), last_beat = now;
     }
-    free(idx), free(slot_pid), free(slot_run), free(start);
-    if (failed) return errorf(e, "reproduce: %d of %d runs failed (their run.log says why; the "
-                              "table marks them)", failed, n);
-    return 0;
+    int failed = 0;
+    for (int i = 0; i < n; i++) failed += b->runs[idx[i]].rc != 0;
+    free(idx), free(slot_pid), free(slot_run), free(tk);
+    if (rc == 0 && failed)
+        rc = errorf(e, "reproduce: %d of %d runs failed (their run.log says why; the table marks "
+                    "them)", failed, n);
+    return rc;
 }

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "host/formats/checkpoint.h"
 #include "host/formats/config.h"
@@ -151,13 +150,31 @@ static char *find_data(const TrainArgs *a, const TaskInfo *t, const char *file, 
     return NULL;
 }
 
-static long file_size(const char *path) {
-    struct stat st;
-    return path && stat(path, &st) == 0 ? (long)st.st_size : 0;
+/* training examples in a task file: KorQuAD's questions, else its lines less the header */
+static long count_examples(const char *path, const TaskInfo *t) {
+    char *text = NULL;
+    size_t len = 0;
+    Error e;
+    if (read_file(path, &text, &len, &e) != 0) return 0;
+    long n = 0;
+    if (t->kind == TASK_QA)
+        for (char *p = text; (p = strstr(p, "\"question\"")); p++) n++;
+    else
+        for (size_t i = 0; i < len; i++) n += text[i] == '\n';
+    if (t->kind != TASK_QA && t->kind != TASK_NER && n > 0) n--; /* the header */
+    free(text);
+    return n;
 }
 
-/* the files the run reads; sets r->no_data for the first missing one and r->work from the
- * training file's size (about 3 bytes a token in these Korean files) */
+/* the optimizer steps the run will take, as the programs' plan computes them (QA windows
+ * counted as one feature per question: an estimate) */
+static int planned_steps(const TrainArgs *a, long examples) {
+    if (a->max_steps > 0) return a->max_steps;
+    long batches = (examples + a->train_batch_size - 1) / a->train_batch_size;
+    return (int)(batches / a->gradient_accumulation_steps * a->num_train_epochs);
+}
+
+/* the files the run reads; sets r->no_data for the first missing one, and r->steps */
 static void check_data(Run1 *r, const TrainArgs *a) {
     const char *eval = r->task->kind == TASK_QA ? a->predict_file : a->test_file;
     const char *files[2] = {a->do_train ? a->train_file : "", a->do_eval ? eval : ""};
@@ -165,14 +182,10 @@ static void check_data(Run1 *r, const TrainArgs *a) {
         if (!files[i][0]) continue;
         char *looked = NULL, *p = find_data(a, r->task, files[i], &looked);
         if (!p) r->no_data = strfmt("no data: %s not found (looked for %s)", files[i], looked);
-        if (p && i == 0) {
-            double epoch_tokens = file_size(p) / 3.0;
-            double tokens = (double)a->max_steps * a->train_batch_size * a->max_seq_len / 2;
-            r->work = a->max_steps > 0 && tokens < epoch_tokens * a->num_train_epochs
-                          ? tokens : epoch_tokens * a->num_train_epochs;
-        }
+        if (p && i == 0) r->steps = planned_steps(a, count_examples(p, r->task));
         free(p), free(looked);
     }
+    r->step_cost = (double)a->train_batch_size * a->gradient_accumulation_steps * a->max_seq_len;
 }
 
 /* the newest checkpoint-N of dir that a resume can use, or NULL */
@@ -259,7 +272,7 @@ static int plan_task(Bench *b, const TaskInfo *t, char **missing_weights, Error 
         r->state = r->no_data ? RUN_NO_DATA : run_finished(r->dir) ? RUN_DONE
                    : r->resume ? RUN_RESUME : RUN_TODO;
     }
-    if (rc == 0 && !o->random_init && a.do_train) check_weights(&a, missing_weights);
+    if (rc == 0 && a.do_train) check_weights(&a, missing_weights);
     free(config);
     return rc;
 }
@@ -269,7 +282,8 @@ int reproduce_plan(Bench *b, Error *e) {
     int rc = 0;
     for (int i = 0; i < b->opt.n_tasks && rc == 0; i++)
         rc = plan_task(b, b->opt.tasks[i], &missing, e);
-    if (rc == 0 && missing)
+    b->random_weights = missing != NULL;
+    if (rc == 0 && missing && !b->opt.random_init)
         rc = errorf(e, "reproduce: no pretrained weights (%s). Put the models in the HF cache or "
                     "pass --model_name_or_path DIR; --random_init trains from random weights "
                     "(numbers NOT comparable to the published ones)", missing);
@@ -368,7 +382,7 @@ void reproduce_say_plan(const Bench *b) {
     for (int i = 0; i < b->n_runs; i++)
         if (b->runs[i].state == RUN_NO_DATA && b->runs[i].seed == b->opt.seeds[0])
             fprintf(stderr, "  %s: %s\n", b->runs[i].task->name, b->runs[i].no_data);
-    if (b->opt.random_init)
-        fprintf(stderr, "reproduce: --random_init: training from RANDOM weights; the table will "
-                "say its numbers are NOT comparable to the published ones\n");
+    if (b->random_weights)
+        fprintf(stderr, "reproduce: no pretrained weights, --random_init: training from RANDOM "
+                "weights; the table will say its numbers are NOT comparable to the published ones\n");
 }

@@ -33,7 +33,8 @@ typedef struct {
     int seeds[MAX_SEEDS], n_seeds;
     int devices[MAX_DEVICES], n_devices; /* --devices; none: the default device */
     int jobs;                            /* runs at once */
-    int unpadded, random_init, no_cuda;
+    int unpadded, no_cuda;
+    int random_init;       /* allow runs without pretrained weights (from random init) */
     int only;              /* --only K (a Slurm array task): run K alone, -1 otherwise */
     const char *slurm;     /* --slurm FILE: write a job array script and stop */
     int collect;           /* --collect: build the table from DIR's runs, run nothing */
@@ -52,7 +53,8 @@ typedef struct {
     char *no_data;    /* why the task cannot run (missing files), or NULL */
     char *resume;     /* the checkpoint a killed run resumes from, or NULL */
     RunState state;
-    double work;      /* training tokens the run will process (for the ETA) */
+    int steps;        /* optimizer steps it will take (an estimate for KorQuAD) */
+    double step_cost; /* padded tokens in one step (batch x accumulation x max_seq_len) */
     double wall;      /* seconds this invocation spent on it */
     int rc;           /* exit status of its process (0 when it ran clean or was done) */
 } Run1;
@@ -61,6 +63,7 @@ typedef struct {
     Options opt;
     Run1 *runs;
     int n_runs;
+    int random_weights; /* a run has no pretrained weights (allowed by --random_init) */
     double started;
 } Bench;
 

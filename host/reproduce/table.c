@@ -362,8 +362,8 @@ static int write_json(const Bench *b, const Cell *cells, const RunResult *rr, co
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "title", title);
     cJSON_AddStringToObject(o, "model", b->opt.model ? b->opt.model : "");
-    cJSON_AddBoolToObject(o, "random_init", b->opt.random_init);
-    cJSON_AddBoolToObject(o, "comparable_to_published", !b->opt.random_init);
+    cJSON_AddBoolToObject(o, "random_init", b->random_weights);
+    cJSON_AddBoolToObject(o, "comparable_to_published", !b->random_weights);
     cJSON_AddStringToObject(o, "device", mc->device);
     cJSON_AddStringToObject(o, "driver", mc->driver);
     cJSON_AddStringToObject(o, "commit", mc->commit);
@@ -405,7 +405,7 @@ int reproduce_write_table(const Bench *b, double wall, Error *e) {
     Cell cells[MAX_TASKS];
     for (int i = 0; i < b->opt.n_tasks; i++) cells[i] = make_cell(b, b->opt.tasks[i], rr, pub);
     Machine mc = machine(rr, b->n_runs);
-    char *title = b->opt.random_init
+    char *title = b->random_weights
         ? strfmt("%s from RANDOM initialisation: NOT comparable to the published numbers", b->opt.model)
         : strfmt("%s, finetuned from its pretrained weights", b->opt.model);
     Text md = {0};
