@@ -140,5 +140,6 @@ int main(void) {
     cluster_start();
     check_array(&x);
     check_reproduce(&x);
+    free((char *)x.real_data);
     return test_exit("test_slurm");
 }
