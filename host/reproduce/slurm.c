@@ -25,7 +25,10 @@ static void put_arg(FILE *f, const char *s) {
 int reproduce_write_slurm(const Bench *b, Error *e) {
     char cwd[PATH_MAX], self[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) return errorf(e, "reproduce: cannot read the current folder");
-    if (!realpath(b->opt.self, self)) snprintf(self, sizeof self, "%s", b->opt.self);
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1); /* argv[0] may be bare */
+    if (n <= 0) return errorf(e, "reproduce: cannot find its own executable");
+    self[n] = 0;
+    if (make_dirs(b->opt.out, e) != 0) return -1; /* sbatch does not make the --output folder */
     char *tmp = strfmt("%s.tmp", b->opt.slurm);
     FILE *f = fopen(tmp, "w");
     if (!f) {

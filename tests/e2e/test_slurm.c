@@ -114,18 +114,46 @@ static void check_array(const E2E *x) {
     free(out_dir), free(script);
 }
 
-/* ---- LEAD: reproduce --slurm / --collect go here, once reproduce is merged ----
- * 1. e2e_task_data() for the tasks, then run `reproduce --model koelectra-small-v3
- *    --tasks nsmc,kornli,paws --out DIR --no_cuda true --random_init ... --slurm DIR/array.sh`
- *    with e2e_run (it must exit 0 and write the script; no gres line with --no_cuda true).
- * 2. long job = submit("DIR/array.sh"); CHECK(wait_completed(job) == 3, ...): every array
- *    task, i.e. `reproduce <same args> --only $SLURM_ARRAY_TASK_ID`, exited 0. The tasks run
- *    in this test's working directory (the repository root) with its environment (sbatch's
- *    default --export=ALL: KOELECTRA_DATA_DIR, OMP_NUM_THREADS), as root.
- * 3. `reproduce --collect DIR --model koelectra-small-v3` exits 0; results.json has the 3 cells,
- *    each equal to the metric in its run folder's results. */
+/* the metric a run folder's own results.json gives as best, in percent */
+static double run_best_acc(const char *out, const char *task) {
+    char *path = strfmt("%s/runs/%s/seed-42/results.json", out, task), *text = NULL;
+    cJSON *o = read_file(path, &text, NULL, &(Error){{0}}) == 0 ? cJSON_Parse(text) : NULL;
+    cJSON *acc = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "best"), "metrics"), "acc");
+    double v = cJSON_IsNumber(acc) ? 100 * acc->valuedouble : -1;
+    cJSON_Delete(o);
+    free(path), free(text);
+    return v;
+}
+
+/* reproduce --slurm writes a 3-task array, the cluster runs it (each array task is
+ * `reproduce ... --only K`), and reproduce --collect builds the table from the run folders */
 static void check_reproduce(const E2E *x) {
-    (void)x;
+    const char *tasks[N_TASKS] = {"nsmc", "paws", "question-pair"};
+    for (int t = 0; t < N_TASKS; t++) e2e_task_data(x, tasks[t], 24);
+    char *out = strfmt("%s/bench", x->root), *script = strfmt("%s/bench/array.sh", x->root);
+    char *err = strfmt("%s/reproduce-slurm.err", x->root);
+    int code = e2e_run(err, "reproduce", "--model", "koelectra-small-v3", "--tasks",
+                       "nsmc,paws,question-pair", "--out", out, "--random_init", "--data_dir",
+                       x->data, "--model_config", x->config, "--vocab_file", x->vocab, "--no_cuda",
+                       "true", "--max_steps", "2", "--logging_steps", "2", "--save_steps", "2",
+                       "--slurm", script, NULL);
+    CHECK(code == 0 && file_exists(script), "reproduce --slurm: exit %d (see %s)", code, err);
+    long job = code == 0 ? submit(script) : 0;
+    CHECK(job && wait_completed(job) == N_TASKS, "job %ld: not all %d runs completed", job, N_TASKS);
+    code = e2e_run(err, "reproduce", "--collect", out, "--model", "koelectra-small-v3", NULL);
+    CHECK(code == 0, "reproduce --collect: exit %d (see %s)", code, err);
+    char *path = strfmt("%s/results.json", out), *text = NULL;
+    cJSON *all = read_file(path, &text, NULL, &(Error){{0}}) == 0 ? cJSON_Parse(text) : NULL;
+    for (int t = 0; t < N_TASKS; t++) {
+        cJSON *cell = cJSON_GetObjectItem(cJSON_GetObjectItem(all, "tasks"), tasks[t]);
+        cJSON *mean = cJSON_GetArrayItem(cJSON_GetObjectItem(cell, "mean"), 0);
+        double want = run_best_acc(out, tasks[t]);
+        CHECK(want >= 0 && cJSON_IsNumber(mean) && mean->valuedouble == want,
+              "collected %s: mean %g, the run folder says %g", tasks[t],
+              cJSON_IsNumber(mean) ? mean->valuedouble : -1, want);
+    }
+    cJSON_Delete(all);
+    free(out), free(script), free(err), free(path), free(text);
 }
 
 int main(void) {
