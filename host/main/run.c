@@ -263,6 +263,10 @@ static int check_memory(const Run *r, Error *e) {
     return -1;
 }
 
+size_t run_memory_need(const Run *r) {
+    return need_of(r, &r->cfg, max_batch(&r->args), r->args.max_seq_len);
+}
+
 /* a local path rather than a hub name ("owner/name" or "name") */
 static int looks_like_path(const char *s) {
     const char *slash = strchr(s, '/');

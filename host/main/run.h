@@ -42,6 +42,8 @@ int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind
  * max_position_embeddings, a vocab_size below the tokenizer's and a model too large for the
  * backend's memory */
 int run_setup(Run *r, Error *e);
+/* the backend bytes the run's model needs: weights, gradients, AdamW moments, activations */
+size_t run_memory_need(const Run *r);
 /* data_dir/task/file, falling back to $KOELECTRA_DATA_DIR/task/file; NULL for "" */
 char *run_data_path(const Run *r, const char *file);
 /* reads and encodes the split files (NULL or "": none) through the task's family */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/main/programs.h"
 #include "host/reproduce/reproduce.h"
 
 static void format_duration(double s, char *buf, size_t n) {
@@ -141,6 +142,59 @@ static int pending(const Bench *b, int *idx) {
     return n;
 }
 
+/* a child sets up run r as its program would (CUDA is initialised there, never here, so the
+ * runs can still be forked) and reports the model's bytes and the device's */
+static int probe_memory(const Bench *b, const Run1 *r, size_t *need, size_t *have) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        if (!freopen("/dev/null", "w", stderr)) _exit(2);
+        int argc;
+        char **argv = reproduce_run_argv(b, r, &argc);
+        size_t got[2] = {0, 0};
+        Error e;
+        int rc = task_program_memory(r->task, argc, argv, &got[0], &got[1], &e);
+        _exit(rc == 0 && write(fd[1], got, sizeof got) == sizeof got ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got[2];
+    ssize_t n = pid > 0 ? read(fd[0], got, sizeof got) : -1;
+    close(fd[0]);
+    if (pid > 0) waitpid(pid, NULL, 0);
+    if (n != (ssize_t)sizeof got) return -1; /* the run itself will say what is wrong */
+    *need = got[0], *have = got[1];
+    return 0;
+}
+
+/* --jobs N: refuses up front when N runs at once do not fit in one device's memory */
+static int check_jobs_fit(const Bench *b, const int *idx, int n, Error *e) {
+    int at_once = b->opt.jobs < n ? b->opt.jobs : n;
+    int per_device = (at_once + (b->opt.n_devices ? b->opt.n_devices : 1) - 1) /
+                     (b->opt.n_devices ? b->opt.n_devices : 1);
+    if (per_device < 2) return 0;
+    size_t worst = 0, have = 0;
+    const Run1 *heavy = NULL;
+    for (int i = 0; i < n; i++) {
+        const Run1 *r = &b->runs[idx[i]];
+        size_t need, h;
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= b->runs[idx[j]].task == r->task;
+        if (seen || probe_memory(b, r, &need, &h) != 0) continue;
+        if (need > worst) worst = need, heavy = r;
+        have = h;
+    }
+    if (!heavy || have == 0 || worst <= have / per_device) return 0;
+    return errorf(e, "reproduce: --jobs %d: %d runs at once on one device need %.2f GiB each "
+                  "(%s's model and batches) but the device has %.2f GiB; use --jobs %d or "
+                  "fewer%s", b->opt.jobs, per_device, worst / 1073741824.0, heavy->task->name,
+                  have / 1073741824.0,
+                  (have / worst > 1 ? (int)(have / worst) : 1) * (b->opt.n_devices ? b->opt.n_devices : 1),
+                  b->opt.n_devices ? "" : ", or spread them with --devices");
+}
+
 enum { HEARTBEAT_S = 60, LOOK_S = 5 }; /* a progress line; a look at the runs' logs */
 
 /* a finished child: its run's wall time and exit status */
@@ -160,7 +214,7 @@ static void reap(Bench *b, Track *tk, pid_t pid, int status, pid_t *slot_pid, co
 
 int reproduce_execute(Bench *b, Error *e) {
     int *idx = xmalloc((b->n_runs + 1) * sizeof(int)), n = pending(b, idx);
-    int jobs = b->opt.jobs, next = 0, finished = 0, rc = 0;
+    int jobs = b->opt.jobs, next = 0, finished = 0, rc = check_jobs_fit(b, idx, n, e);
     pid_t *slot_pid = xcalloc(jobs, sizeof(pid_t));
     int *slot_run = xcalloc(jobs, sizeof(int));
     Track *tk = xcalloc(b->n_runs, sizeof(Track));

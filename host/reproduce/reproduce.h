@@ -91,7 +91,4 @@ int svg_write_run(const char *run_dir, const char *title, const char *metric, co
 /* slurm.c */
 int reproduce_write_slurm(const Bench *b, Error *e);
 
-/* the task programs, shared with run_seq_cls / run_ner / run_squad (host/main/run.c) */
-int task_program_main(const TaskInfo *task, int argc, char **argv);
-
 #endif

@@ -147,6 +147,23 @@ static void check_no_data_no_weights(const E2E *x) {
     free(out), free(empty), free(err), free(path);
 }
 
+/* --jobs N that cannot fit N copies of the model in memory is refused before any run starts */
+static void check_jobs_memory(const E2E *x) {
+    char *big = strfmt("%s/big_config.json", x->root), *err = strfmt("%s/jobs.err", x->root);
+    char *out = strfmt("%s/out-jobs", x->root);
+    /* about 11 GB a run: one fits this machine's memory, eight do not */
+    e2e_write(big, "{\"model_type\": \"electra\", \"vocab_size\": 35000, \"embedding_size\": 2048, "
+                   "\"hidden_size\": 2048, \"num_hidden_layers\": 12, \"num_attention_heads\": 16, "
+                   "\"intermediate_size\": 8192, \"max_position_embeddings\": 512}");
+    char *extra[] = {"--tasks", "nsmc", "--seeds", "1,2,3,4,5,6,7,8", "--jobs", "8",
+                     "--random_init", "--model_config", big, NULL};
+    int code = run_reproduce(x, out, err, extra, NULL);
+    e2e_check_one_error(err, code, "reproduce: --jobs 8: 8 runs at once on one device need", "jobs");
+    char *runs = strfmt("%s/runs", out);
+    CHECK(!dir_exists(runs), "a run started before the refusal (%s)", runs);
+    free(big), free(err), free(out), free(runs);
+}
+
 int main(void) {
     E2E x;
     e2e_init(&x, "reproduce");
@@ -162,6 +179,7 @@ int main(void) {
     CHECK(code == 0 && e2e_lines_with(err, "reproduce: koelectra-small-v3, 8 tasks x 2 seeds = 16 runs: 0 to run, 0 to resume, 16 finished", NULL, 0) == 1,
           "a second identical command does not skip the finished runs (see %s)", err);
     check_kill_resume(&x, out);
+    check_jobs_memory(&x);
     check_no_data_no_weights(&x);
     free(out), free(err);
     return test_exit("test_reproduce");
