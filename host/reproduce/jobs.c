@@ -212,9 +212,16 @@ static void reap(Bench *b, Track *tk, pid_t pid, int status, pid_t *slot_pid, co
     }
 }
 
+int reproduce_check_jobs(const Bench *b, Error *e) {
+    int *idx = xmalloc((b->n_runs + 1) * sizeof(int)), n = pending(b, idx);
+    int rc = check_jobs_fit(b, idx, n, e);
+    free(idx);
+    return rc;
+}
+
 int reproduce_execute(Bench *b, Error *e) {
     int *idx = xmalloc((b->n_runs + 1) * sizeof(int)), n = pending(b, idx);
-    int jobs = b->opt.jobs, next = 0, finished = 0, rc = check_jobs_fit(b, idx, n, e);
+    int jobs = b->opt.jobs, next = 0, finished = 0, rc = 0;
     pid_t *slot_pid = xcalloc(jobs, sizeof(pid_t));
     int *slot_run = xcalloc(jobs, sizeof(int));
     Track *tk = xcalloc(b->n_runs, sizeof(Track));

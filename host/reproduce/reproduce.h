@@ -79,6 +79,7 @@ void reproduce_say_plan(const Bench *b); /* one line per fact the user should kn
 void reproduce_free(Bench *b);
 
 /* jobs.c */
+int reproduce_check_jobs(const Bench *b, Error *e); /* --jobs N models fit in memory */
 int reproduce_execute(Bench *b, Error *e); /* runs what is not done; 0 when all ran clean */
 
 /* table.c */
