@@ -362,6 +362,7 @@ int run_train(Run *r, Trainer *t, double t0, Error *e) {
         t->model = &m;
         t->tok = r->tok;
         t->vocab_dir = r->vocab_dir;
+        t->init_weights = r->weights;
         if (r->layout != LAYOUT_DYNAMIC) t->layout = r->layout;
         t->resume_from = r->resume_from;
         t->time.tokenize = now_seconds() - t0;

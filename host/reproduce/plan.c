@@ -1,7 +1,7 @@
 /* reproduce's options and plan: which runs, where their files go, and every check that can
  * fail before the first training step (configs, data, weights). */
 #define _GNU_SOURCE
-#include <ctype.h>
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +293,20 @@ int reproduce_plan(Bench *b, Error *e) {
     return rc;
 }
 
+/* the benchmark model_type the collected runs were made with, when --model is not given */
+static int model_of_runs(Bench *b, Error *e) {
+    for (int i = 0; i < b->n_runs && !b->opt.model; i++) {
+        char *path = strfmt("%s/results.json", b->runs[i].dir), *text = NULL;
+        Error ignored;
+        cJSON *o = file_exists(path) && read_file(path, &text, NULL, &ignored) == 0 ? cJSON_Parse(text) : NULL;
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "model_type");
+        if (cJSON_IsString(m)) b->opt.model = xstrdup(m->valuestring); /* lives as the process */
+        cJSON_Delete(o);
+        free(path), free(text);
+    }
+    return b->opt.model ? 0 : errorf(e, "%s: no finished run says its model; give --model", b->opt.out);
+}
+
 /* --collect: the runs are the folders DIR/runs/<task>/seed-<N>, whatever machines made them */
 int reproduce_plan_collected(Bench *b, Error *e) {
     for (int i = 0; i < b->opt.n_tasks; i++) {
@@ -312,7 +326,7 @@ int reproduce_plan_collected(Bench *b, Error *e) {
         free(tdir);
     }
     if (b->n_runs == 0) return errorf(e, "%s/runs: no runs to collect", b->opt.out);
-    return 0;
+    return b->opt.model ? 0 : model_of_runs(b, e);
 }
 
 static const char *program_of(const TaskInfo *t) {
@@ -374,6 +388,11 @@ void reproduce_say_plan(const Bench *b) {
         RunState s = b->runs[i].state;
         todo += s == RUN_TODO, resume += s == RUN_RESUME, done += s == RUN_DONE;
         no_data += s == RUN_NO_DATA;
+    }
+    if (b->opt.collect) {
+        fprintf(stderr, "reproduce: collecting %d runs of %s from %s (%d finished)\n", b->n_runs,
+                b->opt.model, b->opt.out, done);
+        return;
     }
     fprintf(stderr, "reproduce: %s, %d tasks x %d seeds = %d runs: %d to run, %d to resume, %d "
             "finished, %d without data; %d at a time; results in %s\n",

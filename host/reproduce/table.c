@@ -61,6 +61,7 @@ typedef struct {
     int best_step, last_step, steps;
     double train_s, eval_s, ckpt_s, total_s, samples_s, tokens_s, peak_bytes;
     char backend[128];
+    int random_init; /* the run started from random weights */
 } RunResult;
 
 static double num(const cJSON *o, const char *key) {
@@ -90,6 +91,8 @@ static RunResult read_run(const Run1 *r, const Column *c) {
     rr.samples_s = num(o, "train_samples_per_s"), rr.tokens_s = num(o, "train_tokens_per_s");
     rr.peak_bytes = num(o, "peak_memory_bytes");
     snprintf(rr.backend, sizeof rr.backend, "%s", cJSON_IsString(be) ? be->valuestring : "?");
+    const cJSON *init = cJSON_GetObjectItemCaseSensitive(o, "initial_weights");
+    rr.random_init = !cJSON_IsString(init) || !strcmp(init->valuestring, "random");
     cJSON_Delete(o);
     free(path), free(text);
     return rr;
@@ -358,12 +361,12 @@ static cJSON *read_published(const char *path, const char *model, char *name, si
 }
 
 static int write_json(const Bench *b, const Cell *cells, const RunResult *rr, const Machine *mc,
-                      const char *title, double wall, Error *e) {
+                      const char *title, int random, double wall, Error *e) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "title", title);
     cJSON_AddStringToObject(o, "model", b->opt.model ? b->opt.model : "");
-    cJSON_AddBoolToObject(o, "random_init", b->random_weights);
-    cJSON_AddBoolToObject(o, "comparable_to_published", !b->random_weights);
+    cJSON_AddBoolToObject(o, "random_init", random);
+    cJSON_AddBoolToObject(o, "comparable_to_published", !random);
     cJSON_AddStringToObject(o, "device", mc->device);
     cJSON_AddStringToObject(o, "driver", mc->driver);
     cJSON_AddStringToObject(o, "commit", mc->commit);
@@ -396,16 +399,18 @@ static void draw_pictures(const Bench *b, const RunResult *rr) {
 
 int reproduce_write_table(const Bench *b, double wall, Error *e) {
     RunResult *rr = xcalloc(b->n_runs + 1, sizeof *rr);
+    int random = b->random_weights; /* planned without weights, or a run says it was */
     for (int i = 0; i < b->n_runs; i++) {
         Column c = column_of(b->runs[i].task);
         rr[i] = read_run(&b->runs[i], &c);
+        random |= rr[i].ok && rr[i].random_init;
     }
     char pub_name[64];
     cJSON *pub = read_published(b->opt.published, b->opt.model, pub_name, sizeof pub_name);
     Cell cells[MAX_TASKS];
     for (int i = 0; i < b->opt.n_tasks; i++) cells[i] = make_cell(b, b->opt.tasks[i], rr, pub);
     Machine mc = machine(rr, b->n_runs);
-    char *title = b->random_weights
+    char *title = random
         ? strfmt("%s from RANDOM initialisation: NOT comparable to the published numbers", b->opt.model)
         : strfmt("%s, finetuned from its pretrained weights", b->opt.model);
     Text md = {0};
@@ -425,7 +430,7 @@ int reproduce_write_table(const Bench *b, double wall, Error *e) {
     char *path = strfmt("%s/results.md", b->opt.out);
     int rc = make_dirs(b->opt.out, e);
     if (rc == 0) rc = write_file_atomic(path, md.s, md.len, e);
-    if (rc == 0) rc = write_json(b, cells, rr, &mc, title, wall, e);
+    if (rc == 0) rc = write_json(b, cells, rr, &mc, title, random, wall, e);
     if (rc == 0) fprintf(stderr, "reproduce: wrote %s and %s/results.json\n", path, b->opt.out);
     free(path), free(md.s), free(title), free(rr);
     cJSON_Delete(pub);

@@ -134,6 +134,7 @@ int write_results_json(const Trainer *t, const StepResult *r, int n, double tota
     cJSON_AddStringToObject(o, "task", t->args->task);
     cJSON_AddStringToObject(o, "model_type", t->args->model_type);
     cJSON_AddStringToObject(o, "model_name_or_path", t->args->model_name_or_path);
+    cJSON_AddStringToObject(o, "initial_weights", t->init_weights ? t->init_weights : "random");
     cJSON_AddStringToObject(o, "backend", t->model->be->name);
     cJSON_AddNumberToObject(o, "global_step", t->global_step);
     cJSON_AddNumberToObject(o, "train_loss", t->global_step ? t->train_loss_sum / t->global_step : 0);

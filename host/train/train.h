@@ -29,6 +29,8 @@ struct Trainer {
     const char *const *labels; /* config.json's id2label names (num_labels), or NULL: LABEL_<i> */
     BatchLayout layout;
     const char *resume_from; /* checkpoint folder or NULL */
+    const char *init_weights; /* the pretrained weights file the model started from, or NULL
+                                 (random initialisation) */
     FILE *log;               /* output_dir/log.jsonl */
     int log_errno;           /* why the first failed log write failed; 0 when none did */
     Timings time;
