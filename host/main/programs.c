@@ -86,7 +86,7 @@ int task_program_memory(const TaskInfo *task, int argc, char **argv, size_t *nee
                                                                                     : "run_seq_cls";
     Run r;
     int rc = run_parse(&r, argc, argv, program, kinds, 1, e);
-    if (rc == 0) rc = run_setup(&r, e);
+    if (rc == 0) rc = run_resolve(&r, e);
     if (rc == 0) {
         *need = run_memory_need(&r);
         *have = r.be->memory_bytes ? r.be->memory_bytes() : 0;

@@ -273,7 +273,7 @@ static int looks_like_path(const char *s) {
     return s[0] == '/' || s[0] == '.' || s[0] == '~' || (slash && strchr(slash + 1, '/'));
 }
 
-int run_setup(Run *r, Error *e) {
+int run_resolve(Run *r, Error *e) {
     Error miss;
     const char *name = r->args.model_name_or_path;
     r->model_dir = hf_resolve_model(name, &miss);
@@ -293,7 +293,11 @@ int run_setup(Run *r, Error *e) {
         if (!r->args.no_cuda) fprintf(stderr, "note: no CUDA device; running on the CPU\n");
         r->be = backend_cpu();
     }
-    if (check_memory(r, e) != 0) return -1;
+    return check_memory(r, e);
+}
+
+int run_setup(Run *r, Error *e) {
+    if (run_resolve(r, e) != 0) return -1;
     /* before the data is read: a second run into the same folder stops here, and a run whose
      * model or tokenizer is not found, or does not fit, makes no folder */
     r->lock_fd = run_folder_lock(r->args.output_dir, e);

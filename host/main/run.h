@@ -37,10 +37,11 @@ typedef struct {
  * when asked; returns -1 with e filled on bad input. */
 int run_parse(Run *r, int argc, char **argv, const char *program, const TaskKind *kinds,
               int n_kinds, Error *e);
-/* resolves the model, tokenizer and backend, then locks the run folder (see run_folder_lock)
- * and prints what was chosen; refuses, naming the files and keys, a max_seq_len beyond
- * max_position_embeddings, a vocab_size below the tokenizer's and a model too large for the
- * backend's memory */
+/* resolves the model, tokenizer and backend; refuses, naming the files and keys, a
+ * max_seq_len beyond max_position_embeddings, a vocab_size below the tokenizer's and a model
+ * too large for the backend's memory. Touches no file. */
+int run_resolve(Run *r, Error *e);
+/* run_resolve, then locks the run folder (see run_folder_lock) and prints what was chosen */
 int run_setup(Run *r, Error *e);
 /* the backend bytes the run's model needs: weights, gradients, AdamW moments, activations */
 size_t run_memory_need(const Run *r);

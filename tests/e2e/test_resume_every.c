@@ -68,13 +68,15 @@ static int same_file(const char *a, const char *b) {
     return same;
 }
 
-/* results.json without what measures time */
+/* results.json without what measures this process: time, throughput, peak memory */
 static char *results_sans_timing(const char *path) {
     char *text;
     if (read_file(path, &text, NULL, &(Error){{0}}) != 0) return xstrdup("(missing)");
     cJSON *o = cJSON_Parse(text);
     cJSON_DeleteItemFromObject(o, "timing_s");
     cJSON_DeleteItemFromObject(o, "train_samples_per_s");
+    cJSON_DeleteItemFromObject(o, "train_tokens_per_s");
+    cJSON_DeleteItemFromObject(o, "peak_memory_bytes");
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     free(text);
