@@ -201,6 +201,14 @@ static int train(Trainer *t, Error *e) {
 
 
 /* every checkpoint (or the newest) on test; the final in-memory model when none was saved */
+/* N of a weights file in a folder named checkpoint-N, else 0 */
+static int checkpoint_step(const char *weights) {
+    const char *p = NULL, *q = weights;
+    while ((q = strstr(q, "checkpoint-"))) p = q++;
+    int step = 0;
+    return p && sscanf(p, "checkpoint-%d/", &step) == 1 ? step : 0;
+}
+
 static int evaluate_checkpoints(Trainer *t, StepResult **out, int *n_out, Error *e) {
     int n = 0, rc = 0;
     int *steps = list_checkpoints(t->args->output_dir, &n);
@@ -222,9 +230,14 @@ static int evaluate_checkpoints(Trainer *t, StepResult **out, int *n_out, Error 
         free(dir), free(w);
         if (rc == 0) rc = evaluate(t, SPLIT_TEST, steps[i], &r[k].metrics, e);
     }
-    if (rc == 0 && n == 0 && t->args->do_train) { /* nothing saved: score the final weights */
-        r[k].step = t->global_step;
-        rc = evaluate(t, SPLIT_TEST, t->global_step, &r[k].metrics, e);
+    /* nothing saved: score the final weights, or without training the model as loaded (a
+     * checkpoint given as model_name_or_path: evaluation only) */
+    if (rc == 0 && n == 0 && (t->args->do_train || t->init_weights)) {
+        r[k].step = t->args->do_train ? t->global_step : checkpoint_step(t->init_weights);
+        if (!t->args->do_train)
+            fprintf(stderr, "no checkpoints in %s: evaluating %s\n", t->args->output_dir,
+                    t->init_weights);
+        rc = evaluate(t, SPLIT_TEST, r[k].step, &r[k].metrics, e);
         k++;
     }
     free(steps);
