@@ -39,6 +39,9 @@ const char *dtype_name(DType dt); /* safetensors spelling: "F32", "BF16", ... */
 /* 0 on success; on bad input -1 and one line "<file>: <key>: <what is wrong>" in e.
  * On failure *out is left empty (nothing to free). */
 int safetensors_read(const char *path, TensorSet *out, Error *e);
+/* the same from a file already in memory: buf (len bytes, from malloc) is taken over by the
+ * set, which points into it, and freed with it, or at once on failure; name is for messages */
+int safetensors_read_mem(const char *name, void *buf, size_t len, TensorSet *out, Error *e);
 /* each tensor in its own dtype, header padded to 8 bytes, "__metadata__": {"format": "pt"};
  * written atomically (temp file + rename) */
 int safetensors_write(const char *path, const TensorSet *ts, Error *e);
@@ -46,6 +49,10 @@ int safetensors_write(const char *path, const TensorSet *ts, Error *e);
  * sequence of pickles, torch < 1.6); a bounded pickle reader that accepts only what torch.save
  * writes for a state_dict and refuses any other opcode or global */
 int torchbin_read(const char *path, TensorSet *out, Error *e);
+/* the same from a file already in memory (data is only read; the set owns copies); name is
+ * for messages */
+int torchbin_read_mem(const char *name, const void *data, size_t len, TensorSet *out,
+                      Error *e);
 /* torch.save's zip format (what torch >= 1.6 and transformers' save_pretrained write): the
  * same records and the same data.pkl as torch.save of an OrderedDict of these tensors, each
  * storage 64-byte aligned; written atomically */

@@ -167,8 +167,13 @@ int safetensors_read(const char *path, TensorSet *out, Error *e) {
     char *buf;
     size_t len;
     if (read_file(path, &buf, &len, e) != 0) return -1;
-    TensorSet ts = {.source = xstrdup(path), .blob = buf};
-    if (parse_file(path, (unsigned char *)buf, len, &ts, e) != 0) {
+    return safetensors_read_mem(path, buf, len, out, e);
+}
+
+int safetensors_read_mem(const char *name, void *buf, size_t len, TensorSet *out, Error *e) {
+    memset(out, 0, sizeof *out);
+    TensorSet ts = {.source = xstrdup(name), .blob = buf};
+    if (parse_file(name, buf, len, &ts, e) != 0) {
         tensorset_free(&ts);
         return -1;
     }

@@ -466,16 +466,16 @@ static void vm_free(Vm *vm) {
 /* ---- the zip archive -------------------------------------------------------------------- */
 
 /* where storages come from: zip entries read on first use, or (legacy, za == NULL) all read
- * up front, pointing into the file buffer */
+ * up front, pointing into the file buffer (the caller's) */
 typedef struct {
     const char *path;
     zip_t *za;
     char *prefix;    /* "archive" in "archive/data.pkl" */
     char **keys;     /* storages read so far (a storage may back several tensors) */
-    void **data;
+    const void **data;
     size_t *bytes;
     int nstorages;
-    unsigned char *file; /* legacy: the whole file; data[] point into it */
+    const unsigned char *file; /* legacy: the whole file; data[] point into it */
 } Archive;
 
 /* reads a whole entry; 1 if it is absent */
@@ -530,7 +530,7 @@ static int check_byteorder(Archive *ar, Error *e) {
     return rc < 0 ? -1 : 0;
 }
 
-static void cache_storage(Archive *ar, const char *key, void *data, size_t bytes) {
+static void cache_storage(Archive *ar, const char *key, const void *data, size_t bytes) {
     int k = ar->nstorages++;
     ar->keys = xrealloc(ar->keys, (size_t)ar->nstorages * sizeof *ar->keys);
     ar->data = xrealloc(ar->data, (size_t)ar->nstorages * sizeof *ar->data);
@@ -581,9 +581,8 @@ static int load_storage(Archive *ar, const Obj *st, const void **data, Error *e)
 static void archive_close(Archive *ar) {
     for (int i = 0; i < ar->nstorages; i++) {
         free(ar->keys[i]);
-        if (!ar->file) free(ar->data[i]);
+        if (!ar->file) free((void *)ar->data[i]);
     }
-    free(ar->file);
     free(ar->keys);
     free(ar->data);
     free(ar->bytes);
@@ -696,12 +695,16 @@ static int read_state_dict(Archive *ar, TensorSet *ts, Error *e) {
     return rc;
 }
 
-static int read_zip(const char *path, TensorSet *ts, Error *e) {
+/* the archive from src (the file, read as needed, or a buffer), which it takes over */
+static int read_zip(const char *path, zip_source_t *src, zip_error_t *zerr, TensorSet *ts,
+                    Error *e) {
     Archive ar = {.path = path};
-    int zerr = 0;
-    ar.za = zip_open(path, ZIP_RDONLY, &zerr);
-    if (!ar.za) return errorf(e, "%s: starts like a zip archive but libzip cannot open it "
-                              "(error %d): corrupt or truncated", path, zerr);
+    ar.za = src ? zip_open_from_source(src, ZIP_RDONLY, zerr) : NULL;
+    if (!ar.za) {
+        zip_source_free(src);
+        return errorf(e, "%s: starts like a zip archive but libzip cannot open it (error %d): "
+                      "corrupt or truncated", path, zip_error_code_zip(zerr));
+    }
     int rc = read_state_dict(&ar, ts, e);
     archive_close(&ar);
     return rc;
@@ -818,12 +821,10 @@ static int read_legacy_storages(Archive *ar, const Obj *root, size_t len, size_t
     return rc;
 }
 
-static int read_legacy(const char *path, TensorSet *ts, Error *e) {
-    Archive ar = {.path = path};
-    size_t len = 0, pos = 0;
-    char *file = NULL;
-    if (read_file(path, &file, &len, e) != 0) return -1;
-    ar.file = (unsigned char *)file;
+static int read_legacy(const char *path, const unsigned char *file, size_t len, TensorSet *ts,
+                       Error *e) {
+    Archive ar = {.path = path, .file = file};
+    size_t pos = 0;
     Vm vm = {0};
     const Obj *root = NULL;
     int rc = check_legacy_header(path, ar.file, len, &pos, e);
@@ -841,6 +842,24 @@ static int read_legacy(const char *path, TensorSet *ts, Error *e) {
     return rc;
 }
 
+/* 'z' (zip), 'p' (pickle: legacy) or -1, from the first bytes of the file */
+static int sniff(const char *path, const unsigned char *head, size_t got, Error *e) {
+    if (got >= 4 && memcmp(head, "PK\x03\x04", 4) == 0) return 'z';
+    if (got >= 1 && head[0] == 0x80) return 'p';
+    return errorf(e, "%s: not a torch.save file: neither a zip archive (torch >= 1.6) nor a "
+                  "pickle (legacy format)", path);
+}
+
+/* the set read by rc = read(...), or nothing on failure */
+static int finish(TensorSet *ts, int rc, TensorSet *out) {
+    if (rc != 0) {
+        tensorset_free(ts);
+        return -1;
+    }
+    *out = *ts;
+    return 0;
+}
+
 int torchbin_read(const char *path, TensorSet *out, Error *e) {
     memset(out, 0, sizeof *out);
     unsigned char head[4] = {0};
@@ -848,17 +867,34 @@ int torchbin_read(const char *path, TensorSet *out, Error *e) {
     if (!f) return errorf(e, "%s: cannot open", path);
     size_t got = fread(head, 1, sizeof head, f);
     fclose(f);
-    int zip = got == 4 && memcmp(head, "PK\x03\x04", 4) == 0;
-    int pickle = got >= 1 && head[0] == 0x80;
-    if (!zip && !pickle)
-        return errorf(e, "%s: not a torch.save file: neither a zip archive (torch >= 1.6) nor a "
-                      "pickle (legacy format)", path);
-    TensorSet ts = {.source = xstrdup(path)};
-    int rc = zip ? read_zip(path, &ts, e) : read_legacy(path, &ts, e);
-    if (rc != 0) {
-        tensorset_free(&ts);
-        return -1;
+    int kind = sniff(path, head, got, e);
+    if (kind < 0) return -1;
+    if (kind == 'p') { /* the legacy format is read whole; a zip's entries only as needed */
+        char *file;
+        size_t len;
+        if (read_file(path, &file, &len, e) != 0) return -1;
+        int rc = torchbin_read_mem(path, file, len, out, e);
+        free(file);
+        return rc;
     }
-    *out = ts;
-    return 0;
+    zip_error_t zerr;
+    zip_error_init(&zerr);
+    TensorSet ts = {.source = xstrdup(path)};
+    int rc = read_zip(path, zip_source_file_create(path, 0, -1, &zerr), &zerr, &ts, e);
+    zip_error_fini(&zerr);
+    return finish(&ts, rc, out);
+}
+
+int torchbin_read_mem(const char *name, const void *data, size_t len, TensorSet *out,
+                      Error *e) {
+    memset(out, 0, sizeof *out);
+    int kind = sniff(name, data, len, e);
+    if (kind < 0) return -1;
+    TensorSet ts = {.source = xstrdup(name)};
+    if (kind == 'p') return finish(&ts, read_legacy(name, data, len, &ts, e), out);
+    zip_error_t zerr;
+    zip_error_init(&zerr);
+    int rc = read_zip(name, zip_source_buffer_create(data, len, 0, &zerr), &zerr, &ts, e);
+    zip_error_fini(&zerr);
+    return finish(&ts, rc, out);
 }
