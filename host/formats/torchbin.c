@@ -45,10 +45,10 @@ typedef struct {
     const char *path, *entry; /* for messages */
     const unsigned char *p;
     size_t len, pos, op_pos;
-    Obj **stack;
-    int sp;
+    Obj **stack; /* both grow as needed, up to MAX_STACK */
+    int sp, stack_cap;
     int *marks;
-    int nmarks;
+    int nmarks, marks_cap;
     Obj **memo;
     size_t nmemo;
     Obj **all; /* every object made, freed at the end */
@@ -105,6 +105,10 @@ static void add_item(Obj *c, Obj *item) {
 static int push(Vm *vm, Obj *o) {
     if (!o) return VM_FAIL(vm, "more than %d objects", MAX_OBJECTS);
     if (vm->sp >= MAX_STACK) return VM_FAIL(vm, "stack deeper than %d", MAX_STACK);
+    if (vm->sp == vm->stack_cap) {
+        vm->stack_cap = vm->stack_cap ? 2 * vm->stack_cap : 64;
+        vm->stack = xrealloc(vm->stack, (size_t)vm->stack_cap * sizeof *vm->stack);
+    }
     vm->stack[vm->sp++] = o;
     return 0;
 }
@@ -388,6 +392,10 @@ static int build(Vm *vm) {
 
 static int push_mark(Vm *vm) {
     if (vm->nmarks >= MAX_STACK) return VM_FAIL(vm, "more than %d MARKs", MAX_STACK);
+    if (vm->nmarks == vm->marks_cap) {
+        vm->marks_cap = vm->marks_cap ? 2 * vm->marks_cap : 16;
+        vm->marks = xrealloc(vm->marks, (size_t)vm->marks_cap * sizeof *vm->marks);
+    }
     vm->marks[vm->nmarks++] = vm->sp;
     return 0;
 }
@@ -439,8 +447,6 @@ static int step(Vm *vm) {
 
 /* runs the pickle; the result (the object at STOP) stays owned by vm */
 static Obj *run_pickle(Vm *vm) {
-    vm->stack = xmalloc(MAX_STACK * sizeof *vm->stack);
-    vm->marks = xmalloc(MAX_STACK * sizeof *vm->marks);
     int rc;
     while ((rc = step(vm)) == 0) {}
     if (rc < 0) return NULL;
