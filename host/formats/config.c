@@ -134,8 +134,11 @@ static void set_defaults(TrainArgs *a) {
 /* ---- storing one value, with the checks every source of values shares ---- */
 
 static int check_range(const Key *k, double v, const char *where, Error *e) {
+    /* 1e999 reads as inf, which training_args.json could only write as null */
+    if (!isfinite(v))
+        return errorf(e, "%s: %s: must be a finite number (got %g)", where, k->name, v);
     int low = k->lo_open ? !(v > k->lo) : !(v >= k->lo);
-    if (isnan(v) || low || v > k->hi) {
+    if (low || v > k->hi) {
         if (k->type == K_INT && k->hi >= BIG)
             return errorf(e, "%s: %s: must be >= %g (got %g)", where, k->name, k->lo, v);
         if (isinf(k->hi))

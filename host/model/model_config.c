@@ -1,6 +1,7 @@
 #include "host/model/model_config.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -145,15 +146,27 @@ static void set_defaults(ModelConfig *c, ModelFamily f, const char *hf_type) {
 
 /* ---- reading ---- */
 
+/* a JSON number that is a whole number an int holds */
+static int json_int(const cJSON *v, int *out) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+        !(fabs(v->valuedouble) < 2147483647.0))
+        return -1;
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
 static int read_field(ModelConfig *c, const Field *fd, const cJSON *v, const char *path,
                       Error *e) {
     char *p = (char *)c + fd->offset;
     if (fd->type == 'n' && cJSON_IsNull(v)) return 0;
-    if (fd->type == 'i' && cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
-        fabs(v->valuedouble) < 2147483647.0)
-        return *(int *)p = (int)v->valuedouble, 0;
-    if ((fd->type == 'f' || fd->type == 'n') && cJSON_IsNumber(v))
+    if (fd->type == 'i' && json_int(v, (int *)p) == 0) return 0;
+    if ((fd->type == 'f' || fd->type == 'n') && cJSON_IsNumber(v)) {
+        /* beyond FLT_MAX it would become inf, which a config.json cannot hold */
+        if (!(fabs(v->valuedouble) <= FLT_MAX))
+            return errorf(e, "%s: %s: %g is out of range for a float", path, fd->name,
+                          v->valuedouble);
         return *(float *)p = (float)v->valuedouble, 0;
+    }
     if (fd->type == 'b' && cJSON_IsBool(v)) return *(int *)p = cJSON_IsTrue(v), 0;
     if (fd->type == 's' && cJSON_IsString(v)) {
         if (strlen(v->valuestring) >= sizeof c->hidden_act)
@@ -178,9 +191,10 @@ static int read_labels(ModelConfig *c, const cJSON *root, const char *path, Erro
                           json_type_name(id2label));
         c->num_labels = cJSON_GetArraySize(id2label);
     } else if (n) {
-        if (!cJSON_IsNumber(n) || n->valuedouble != floor(n->valuedouble))
-            return errorf(e, "%s: num_labels: expected an integer", path);
-        c->num_labels = (int)n->valuedouble;
+        if (json_int(n, &c->num_labels) != 0)
+            return errorf(e, "%s: num_labels: expected an integer, got %s", path,
+                          cJSON_IsNumber(n) ? "a fraction or an out-of-range number"
+                                            : json_type_name(n));
     }
     return 0;
 }

@@ -160,6 +160,11 @@ static void check_bad_values(void) {
         {"\"max_seq_len\": 128,", "\"max_seq_len\": 128, \"max_seq_length\": 256,",
          "max_seq_length: given together with max_seq_len"},
         {"\"no_cuda\": false", "\"no_cuda\": null", "no_cuda: expected true or false, got null"},
+        /* inf would be written to training_args.json as null, which does not load back */
+        {"\"max_grad_norm\": 1.0", "\"max_grad_norm\": 1e999",
+         "max_grad_norm: must be a finite number (got inf)"},
+        {"\"max_grad_norm\": 1.0", "\"null_score_diff_threshold\": -1e999",
+         "null_score_diff_threshold: must be a finite number (got -inf)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *at = strstr(good, cases[i].from);
@@ -240,6 +245,7 @@ static void check_overrides(void) {
         {"eval_batch_size", "2147483647", "command line: eval_batch_size: must be in [1, 65535]"},
         {"learning_rate", "0", "command line: learning_rate: must be in (0, 1]"},
         {"learning_rate", "1e-3x", "command line: learning_rate: expected a number"},
+        {"max_grad_norm", "inf", "command line: max_grad_norm: must be a finite number"},
         {"warmup_proportion", "-0.1", "command line: warmup_proportion: must be in [0, 1]"},
         {"do_eval", "yes", "command line: do_eval: expected true or false"},
         {"task", "squad", "command line: task: unknown value"},
