@@ -617,6 +617,12 @@ static int check_view(const char *path, const char *name, const Obj *t, size_t *
         return errorf(e, "%s: %s: view (offset %lld) reaches past its storage '%s' of %lld "
                       "elements", path, name, (long long)t->offset, t->storage->s,
                       (long long)t->storage->i);
+    /* stride 0 (expand) repeats elements: a 2 KB file could ask for gigabytes. A state_dict
+     * never holds more than its storage (HF's position_ids is arange(n).expand(1, n)). */
+    if (n > (uint64_t)t->storage->i)
+        return errorf(e, "%s: %s: view of %llu elements repeats its storage '%s' of %lld "
+                      "elements (a stride 0 broadcast): not supported", path, name,
+                      (unsigned long long)n, t->storage->s, (long long)t->storage->i);
     return 0;
 }
 

@@ -234,6 +234,14 @@ static void test_torch_bin(void) {
     check_formula(&ts, "w", 0, 0);
     check_formula(&ts, "v", 1, 0);
     tensorset_free(&ts);
+    /* w = storage[0] repeated 4 times (stride 0), as torch's expand within its storage */
+    CHECK(torchbin_read(FIX "crafted_broadcast_ok.bin", &ts, &e) == 0, "%s", e.msg);
+    const NamedTensor *w = tensorset_find(&ts, "w");
+    float v[4] = {0}, first = formula(0, 0);
+    CHECK(w && w->numel == 4 && tensor_to_f32(w, v, &e) == 0, "crafted_broadcast_ok: w");
+    CHECK(v[0] == first && v[1] == first && v[2] == first && v[3] == first,
+          "crafted_broadcast_ok: %g %g %g %g, want %g", v[0], v[1], v[2], v[3], first);
+    tensorset_free(&ts);
 }
 
 /* the tiny BERT's weights from a legacy file load into the same parameters as from its zip
@@ -310,6 +318,8 @@ static void test_bad_input(void) {
     expect_failure("bad_storage_reuse.bin", "storage '0' is used with two different sizes",
                    NULL);
     expect_failure("bad_view.bin", "w: view (offset 2) reaches past its storage", NULL);
+    expect_failure("bad_broadcast.bin", "w: view of 200 elements repeats its storage '0' of 4",
+                   "stride 0");
     expect_failure("bad_not_dict.bin", "no state_dict", NULL);
     expect_failure("bad_byteorder.bin", "byte order 'big'", NULL);
 
