@@ -10,6 +10,7 @@
  * state_dict: containers, strings, ints, bools, memo, OrderedDict, _rebuild_tensor_v2,
  * _rebuild_parameter and storage persistent ids. Any other opcode or global is refused, so a
  * crafted file can never make it do anything but build tensors. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,10 @@ static int persistent_load(Vm *vm) {
     for (const char *c = f[2]->s; *c; c++)
         if (*c == '/' || *c == '\\' || *c == '.')
             return VM_FAIL(vm, "storage key '%s' is not a plain name", f[2]->s);
+    /* numel * element size is what gets read and compared: it must not wrap around */
+    if ((uint64_t)f[4]->i > SIZE_MAX / dtype_size(f[1]->dtype))
+        return VM_FAIL(vm, "storage '%s' of %lld elements of %s: its size in bytes overflows",
+                       f[2]->s, (long long)f[4]->i, dtype_name(f[1]->dtype));
     Obj *st = new_obj(vm, O_STORAGE);
     if (st) {
         st->dtype = f[1]->dtype;

@@ -313,6 +313,8 @@ static void test_bad_input(void) {
                    "global 'os.system' is not allowed");
     expect_failure("bad_not_zip.bin", "not a torch.save file", "neither a zip archive");
     expect_failure("bad_missing_storage.bin", "storage 'archive/data/7' is missing", NULL);
+    expect_failure("bad_storage_overflow.bin", "storage '0' of 4611686018427387905 elements of "
+                   "F32", "its size in bytes overflows");
     expect_failure("bad_storage_size.bin", "archive/data/0: storage holds 16 bytes",
                    "expected 20");
     expect_failure("bad_storage_reuse.bin", "storage '0' is used with two different sizes",
