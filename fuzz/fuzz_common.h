@@ -1,6 +1,7 @@
 /* Shared by the libFuzzer targets: a small WordPiece vocabulary written once at startup (or
- * the file named by KOE_FUZZ_VOCAB, e.g. the v3 vocab.txt), a per-process temp file the
- * readers under test open, and a check that aborts so libFuzzer records the input. */
+ * the file named by KOE_FUZZ_VOCAB, e.g. the v3 vocab.txt), per-process temp files the
+ * readers under test open (in /dev/shm when there is one: no disk writes per execution), a
+ * check that aborts so libFuzzer records the input, and the checks a TensorSet must pass. */
 #ifndef KOE_FUZZ_COMMON_H
 #define KOE_FUZZ_COMMON_H
 
@@ -10,39 +11,54 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "host/text/tokenizer.h"
 #include "host/base/util.h"
+#include "host/formats/checkpoint.h"
+#include "host/text/tokenizer.h"
 
-/* an invariant the code under test promises; failing it is a finding like a crash */
+/* an invariant the code under test promises; failing it is a finding like a crash. Written
+ * to fd 2 directly: it must show even where fuzz_quiet_warnings() muted stdio's stderr. */
 #define FUZZ_ASSERT(cond)                                                                   \
     do {                                                                                    \
         if (!(cond)) {                                                                      \
-            fprintf(stderr, "FUZZ_ASSERT failed %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
+            dprintf(STDERR_FILENO, "FUZZ_ASSERT failed %s:%d: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                                 \
             abort();                                                                        \
         }                                                                                   \
     } while (0)
 
-/* a path in /tmp that this process owns; removed at exit */
-static char fuzz_tmp_path[64];
+/* the code under test's warnings (fprintf to stderr) go to /dev/null, so that millions of
+ * executions do not fill the log; libFuzzer, the sanitizers and FUZZ_ASSERT keep fd 2 */
+static inline void fuzz_quiet_warnings(void) {
+    FILE *null = fopen("/dev/null", "w");
+    if (!null) perror("/dev/null"), abort();
+    stderr = null;
+}
+
+/* paths this process owns, removed at exit: [0] for fuzz_write_tmp, [1] for round trips */
+static char fuzz_tmp_paths[2][64];
 
 static inline void fuzz_remove_tmp(void) {
-    if (fuzz_tmp_path[0]) unlink(fuzz_tmp_path);
+    for (int i = 0; i < 2; i++)
+        if (fuzz_tmp_paths[i][0]) unlink(fuzz_tmp_paths[i]);
 }
 
-static inline const char *fuzz_tmp_file(void) {
-    if (!fuzz_tmp_path[0]) {
-        snprintf(fuzz_tmp_path, sizeof fuzz_tmp_path, "/tmp/koe_fuzz_XXXXXX");
-        int fd = mkstemp(fuzz_tmp_path);
+static inline const char *fuzz_tmp_file(int which) {
+    char *path = fuzz_tmp_paths[which];
+    if (!path[0]) {
+        const char *dir = dir_exists("/dev/shm") ? "/dev/shm" : "/tmp";
+        snprintf(path, sizeof fuzz_tmp_paths[0], "%s/koe_fuzz_XXXXXX", dir);
+        int fd = mkstemp(path);
         if (fd < 0) perror("mkstemp"), abort();
         close(fd);
-        atexit(fuzz_remove_tmp);
+        static int cleanup_registered;
+        if (!cleanup_registered) atexit(fuzz_remove_tmp), cleanup_registered = 1;
     }
-    return fuzz_tmp_path;
+    return path;
 }
 
-/* replaces the temp file's contents with data[0..n) */
+/* replaces the (first) temp file's contents with data[0..n) */
 static inline const char *fuzz_write_tmp(const uint8_t *data, size_t n) {
-    const char *path = fuzz_tmp_file();
+    const char *path = fuzz_tmp_file(0);
     FILE *f = fopen(path, "wb");
     if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f)) perror(path), abort();
     return path;
@@ -93,6 +109,29 @@ static inline char *fuzz_cstr(const uint8_t *data, size_t n) {
     if (n) memcpy(s, data, n);
     s[n] = 0;
     return s;
+}
+
+/* a set the reader returned keeps its promises: names unique, shapes that multiply to numel,
+ * data for every element, and each tensor converts to float and int or says why not */
+static inline void fuzz_check_tensors(const TensorSet *ts) {
+    for (int i = 0; i < ts->n; i++) {
+        const NamedTensor *t = &ts->t[i];
+        FUZZ_ASSERT(t->name && tensorset_find(ts, t->name) == t);
+        FUZZ_ASSERT(t->ndim >= 0 && t->ndim <= TENSOR_MAX_DIMS && dtype_size(t->dtype) > 0);
+        size_t numel = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            FUZZ_ASSERT(t->shape[d] >= 0);
+            numel *= (size_t)t->shape[d];
+        }
+        FUZZ_ASSERT(numel == t->numel && (numel == 0 || t->data));
+        float *f = xmalloc(numel * sizeof *f + 1);
+        int *n = xmalloc(numel * sizeof *n + 1);
+        Error e;
+        if (tensor_to_f32(t, f, &e)) FUZZ_ASSERT(e.msg[0]);
+        if (tensor_to_i32(t, n, &e)) FUZZ_ASSERT(e.msg[0]);
+        free(f);
+        free(n);
+    }
 }
 
 #endif

@@ -4,31 +4,46 @@
 # from the project's own test inputs. Exits non-zero when any target finds a crash, a leak,
 # undefined behaviour or a broken invariant; the input that did it is left in OUT/crashes/.
 #
-#   fuzz/run_fuzzers.sh [SECONDS_PER_TARGET (default 60)] [TARGET...]
+#   fuzz/run_fuzzers.sh [SECONDS_PER_TARGET (default 60; 0: no limit)] [TARGET...]
+#
+# TARGET defaults to every fuzz/fuzz_*.c, one after the other (one process at a time).
+# FUZZ_FLAGS adds libFuzzer flags (they override the defaults below), e.g. a campaign of
+# 10 million executions: FUZZ_FLAGS=-runs=10000000 fuzz/run_fuzzers.sh 0 fuzz_torchbin.
+# The corpus kept in OUT/corpus/TARGET grows from run to run.
+#
+# Adding a target: fuzz/fuzz_<name>.c, the host sources it needs in SOURCES, its name in
+# JSON_TARGETS when it reads JSON, and its seeds: files committed in fuzz/seeds/fuzz_<name>/
+# or a seeds_<name> function below (or both).
 #
 # Needs clang with libFuzzer (Debian/Ubuntu: clang-14 libclang-rt-14-dev) and the project's
-# -dev packages (libcjson, libutf8proc, libsentencepiece). OUT defaults to build-fuzzers/.
-# KOE_FUZZ_VOCAB=path/vocab.txt makes the tokenizer targets use that vocabulary instead of
-# the small one they write. Not part of ctest or CI.
+# -dev packages (libcjson, libutf8proc, libsentencepiece, libzip). OUT defaults to
+# build-fuzzers/. KOE_FUZZ_VOCAB=path/vocab.txt makes the tokenizer targets use that
+# vocabulary instead of the small one they write. Not part of ctest or CI.
 set -u
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift $(( $# > 0 ? 1 : 0 ))
-TARGETS=${*:-fuzz_tokenizer fuzz_tsv fuzz_korquad}
+TARGETS=${*:-$(basename -s .c fuzz/fuzz_*.c)}
 OUT=${OUT:-build-fuzzers}
 DATA=${KOELECTRA_DATA_DIR:-../shared/data}
 CC=${CC:-$(command -v clang-14 || command -v clang)}
 CXX=${CXX:-$(command -v clang++-14 || command -v clang++)}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-g -O1 -std=gnu11 -Wall -Wextra -I. -I/usr/include/cjson $SAN"
-SOURCES="base/util text/tokenizer text/wordpiece tasks/tasks tasks/squad tasks/squad_predict tasks/ner_features tasks/features"
+# one static library: each target links only the objects it uses
+SOURCES="base/util text/tokenizer text/wordpiece tasks/tasks tasks/squad tasks/squad_predict
+         tasks/ner_features tasks/features text/unicode base/pyfmt formats/checkpoint formats/safetensors formats/torchbin
+         formats/config model/model_config"
+LIBS="-lsentencepiece -lutf8proc -lcjson -lzip"
+# targets whose input is JSON run with fuzz/dicts/json.dict
+JSON_TARGETS="fuzz_korquad fuzz_model_config fuzz_safetensors fuzz_task_config"
 
 die() { echo "run_fuzzers: $*" >&2; exit 2; }
 [ -n "$CC" ] && [ -n "$CXX" ] || die "clang not found (apt-get install clang-14 libclang-rt-14-dev)"
 mkdir -p "$OUT/obj" "$OUT/crashes" || die "cannot make $OUT"
 
 build() {
-    local objs=() s
+    local objs=() s t
     for s in $SOURCES; do
         "$CC" $CFLAGS -fsanitize=fuzzer-no-link -c "host/$s.c" -o "$OUT/obj/${s#*/}.o" || return 1
         objs+=("$OUT/obj/${s#*/}.o")
@@ -36,15 +51,23 @@ build() {
     "$CXX" -g -O1 -std=c++17 -I. $SAN -fsanitize=fuzzer-no-link -c host/text/spm.cc \
         -o "$OUT/obj/spm.o" || return 1
     objs+=("$OUT/obj/spm.o")
+    rm -f "$OUT/libkoe.a" && ar rcs "$OUT/libkoe.a" "${objs[@]}" || return 1
     for t in $TARGETS; do
         "$CC" $CFLAGS -fsanitize=fuzzer -c "fuzz/$t.c" -o "$OUT/obj/$t.o" || return 1
-        "$CXX" $SAN -fsanitize=fuzzer "$OUT/obj/$t.o" "${objs[@]}" -o "$OUT/$t" \
-            -lsentencepiece -lutf8proc -lcjson || return 1
+        "$CXX" $SAN -fsanitize=fuzzer "$OUT/obj/$t.o" "$OUT/libkoe.a" -o "$OUT/$t" $LIBS || return 1
     done
 }
 
 # seed file DIR NAME: stdin becomes DIR/NAME
 seed() { mkdir -p "$1"; cat > "$1/$2"; }
+
+# seed_files DIR FILE...: copies of the project's own files (test fixtures, configs)
+seed_files() {
+    local d=$1 f
+    mkdir -p "$d"
+    shift
+    for f in "$@"; do [ -f "$f" ] && cp "$f" "$d/$(echo "${f#*/}" | tr / _)"; done
+}
 
 seeds_tokenizer() {
     local d=$OUT/seeds/fuzz_tokenizer i=0 s
@@ -106,18 +129,58 @@ EOF
     fi
 }
 
+seeds_safetensors() {
+    seed_files "$OUT/seeds/fuzz_safetensors" tests/fixtures/ckpt/*.safetensors
+}
+
+# the zip and legacy torch.save fixtures, good and bad (bert_seqcls_legacy.bin is 57 KB:
+# libFuzzer keeps its first max_len bytes), and the zips' pickles and storages as the parts
+# fuzz_torchbin.c zips itself
+seeds_torchbin() {
+    local d=$OUT/seeds/fuzz_torchbin
+    seed_files "$d" tests/fixtures/ckpt/*.bin
+    command -v python3 >/dev/null || return 0
+    python3 - "$d" tests/fixtures/ckpt/*.bin <<'EOF' || true
+import os, struct, sys, zipfile
+for path in sys.argv[2:]:
+    if not zipfile.is_zipfile(path):
+        continue
+    z = zipfile.ZipFile(path)
+    pkl = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+    data = pkl[: -len("data.pkl")] + "data/"
+    keys = sorted(int(n[len(data):]) for n in z.namelist() if n.startswith(data))
+    parts = [z.read(pkl)] + [z.read(f"{data}{k}") for k in keys[:16]]
+    out = b"".join(struct.pack("<H", len(p)) + p for p in parts)
+    open(f"{sys.argv[1]}/parts_{os.path.basename(path)}", "wb").write(out)
+EOF
+}
+
+seeds_model_config() {
+    seed_files "$OUT/seeds/fuzz_model_config" tests/fixtures/configs/*.json \
+        tests/fixtures/model/{bert,distilbert,electra,xlmr}_seqcls/config.json
+}
+
+# one config per task, and one per model for NSMC
+seeds_task_config() {
+    seed_files "$OUT/seeds/fuzz_task_config" configs/*/koelectra-small-v3.json configs/nsmc/*.json
+}
+
 build || die "build failed"
 failed=0
 for t in $TARGETS; do
     rm -rf "$OUT/seeds/$t"
-    "seeds_${t#fuzz_}"
-    mkdir -p "$OUT/corpus/$t"
-    echo "== $t: $SECONDS_PER_TARGET s"
+    mkdir -p "$OUT/seeds/$t" "$OUT/corpus/$t"
+    [ -d "fuzz/seeds/$t" ] && cp fuzz/seeds/"$t"/* "$OUT/seeds/$t/"
+    declare -F "seeds_${t#fuzz_}" >/dev/null && "seeds_${t#fuzz_}"
+    dict=
+    [[ " $JSON_TARGETS " == *" $t "* ]] && dict=-dict=fuzz/dicts/json.dict
+    echo "== $t: $SECONDS_PER_TARGET s $(date -u +%FT%TZ)"
     "$OUT/$t" -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -timeout=20 \
-        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$OUT/crashes/$t-" \
-        "$OUT/corpus/$t" "$OUT/seeds/$t" > "$OUT/$t.log" 2>&1
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$OUT/crashes/$t-" $dict \
+        ${FUZZ_FLAGS:-} "$OUT/corpus/$t" "$OUT/seeds/$t" > "$OUT/$t.log" 2>&1
     rc=$?
-    tail -n 3 "$OUT/$t.log" | sed 's/^/   /'
+    grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec)' \
+        "$OUT/$t.log" | sed 's/^/   /'
     if [ $rc -ne 0 ]; then
         echo "!! $t failed (exit $rc): see $OUT/$t.log and $OUT/crashes/"
         failed=1
