@@ -166,10 +166,10 @@ static long count_examples(const char *path, const TaskInfo *t) {
     return n;
 }
 
-/* the optimizer steps the run will take, as the programs' plan computes them (QA windows
- * counted as one feature per question: an estimate) */
-static int planned_steps(const TrainArgs *a, long examples) {
-    if (a->max_steps > 0) return a->max_steps;
+/* the optimizer steps the run will take (QA windows counted as one feature per question: an
+ * estimate). As the original, a run with max_steps ends once global_step > max_steps. */
+static int planned_steps(const TrainArgs *a, const TaskInfo *t, long examples) {
+    if (a->max_steps > 0) return a->max_steps + (t->kind != TASK_QA); /* run_squad starts at 1 */
     long batches = (examples + a->train_batch_size - 1) / a->train_batch_size;
     return (int)(batches / a->gradient_accumulation_steps * a->num_train_epochs);
 }
@@ -182,7 +182,7 @@ static void check_data(Run1 *r, const TrainArgs *a) {
         if (!files[i][0]) continue;
         char *looked = NULL, *p = find_data(a, r->task, files[i], &looked);
         if (!p) r->no_data = strfmt("no data: %s not found (looked for %s)", files[i], looked);
-        if (p && i == 0) r->steps = planned_steps(a, count_examples(p, r->task));
+        if (p && i == 0) r->steps = planned_steps(a, r->task, count_examples(p, r->task));
         free(p), free(looked);
     }
     r->step_cost = (double)a->train_batch_size * a->gradient_accumulation_steps * a->max_seq_len;
