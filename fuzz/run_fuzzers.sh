@@ -33,10 +33,10 @@ CFLAGS="-g -O1 -std=gnu11 -Wall -Wextra -I. -I/usr/include/cjson $SAN"
 # one static library: each target links only the objects it uses
 SOURCES="base/util text/tokenizer text/wordpiece tasks/tasks tasks/squad tasks/squad_predict
          tasks/ner_features tasks/features text/unicode base/pyfmt formats/checkpoint formats/safetensors formats/torchbin
-         formats/config model/model_config"
+         formats/config model/model_config train/trainer_state"
 LIBS="-lsentencepiece -lutf8proc -lcjson -lzip"
 # targets whose input is JSON run with fuzz/dicts/json.dict
-JSON_TARGETS="fuzz_korquad fuzz_model_config fuzz_safetensors fuzz_task_config"
+JSON_TARGETS="fuzz_korquad fuzz_model_config fuzz_safetensors fuzz_task_config fuzz_trainer_state"
 
 die() { echo "run_fuzzers: $*" >&2; exit 2; }
 [ -n "$CC" ] && [ -n "$CXX" ] || die "clang not found (apt-get install clang-14 libclang-rt-14-dev)"
@@ -163,6 +163,18 @@ seeds_model_config() {
 # one config per task, and one per model for NSMC
 seeds_task_config() {
     seed_files "$OUT/seeds/fuzz_task_config" configs/*/koelectra-small-v3.json configs/nsmc/*.json
+}
+
+# 7 header bytes (examples - 1, batch - 1, epochs - 1, accumulation - 1, first step, max_steps,
+# seed; see fuzz_trainer_state.c), then trainer_state.json: states that continue their run
+seeds_trainer_state() {
+    local d=$OUT/seeds/fuzz_trainer_state
+    printf '\x09\x03\x01\x00\x00\x00\x2a%s' '{"global_step": 2, "epoch": 0, "next_step": 2,
+ "micro_step": 2, "train_loss_sum": 1.5, "samples_seen": 8, "seed": 42}' | seed "$d" epoch0
+    printf '\x09\x03\x01\x01\x01\x00\x2a%s' '{"global_step": 3, "epoch": 1, "next_step": 3,
+ "micro_step": 6, "train_loss_sum": 2.25e0, "samples_seen": 20, "seed": 42}' | seed "$d" accum
+    printf '\x09\x03\x01\x00\x00\x01\x2a%s' '{"global_step": 2, "epoch": 0, "next_step": 2,
+ "micro_step": 2, "train_loss_sum": -0.0, "samples_seen": 8, "seed": 42}' | seed "$d" max_steps
 }
 
 build || die "build failed"

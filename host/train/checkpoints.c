@@ -3,13 +3,13 @@
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <dirent.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "host/formats/checkpoint.h"
 #include "host/train/train_internal.h"
+#include "host/train/trainer_state.h"
 
 /* copied from the tokenizer's folder when there; tokenizer_config.json is written instead */
 static const char *const TOKENIZER_FILES[] = {
@@ -119,17 +119,11 @@ int checkpoint_write_hf(const Trainer *t, const char *dir, Error *e) {
 }
 
 static int write_state(const Trainer *t, const char *dir, int epoch, int next_step, Error *e) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "global_step", t->global_step);
-    cJSON_AddNumberToObject(o, "epoch", epoch);
-    cJSON_AddNumberToObject(o, "next_step", next_step);
-    cJSON_AddNumberToObject(o, "micro_step", (double)t->model->micro_step);
-    cJSON_AddNumberToObject(o, "train_loss_sum", t->train_loss_sum);
-    cJSON_AddNumberToObject(o, "samples_seen", (double)t->samples_seen);
-    cJSON_AddNumberToObject(o, "seed", t->args->seed);
-    char *path = strfmt("%s/trainer_state.json", dir);
-    int rc = write_json(path, o, e);
-    free(path);
+    TrainerState s = {t->global_step, epoch, next_step, (long)t->model->micro_step,
+                      t->samples_seen, t->args->seed, t->train_loss_sum};
+    char *text = trainer_state_to_json(&s), *path = strfmt("%s/trainer_state.json", dir);
+    int rc = write_file_atomic(path, text, strlen(text), e);
+    free(path), free(text);
     return rc;
 }
 
@@ -183,67 +177,26 @@ int save_checkpoint(Trainer *t, int epoch, int next_step, Error *e) {
     return rc;
 }
 
-/* the optimizer updates that the sampler position (epoch, next_step) stands for: the loop's
- * rule, an update every accum batches, or one per epoch when an epoch has no more batches */
-static long updates_at(const Plan *p, int accum, long epoch, long next_step) {
-    if (p->n_batches <= accum) return epoch + (next_step == p->n_batches);
-    return epoch * (p->n_batches / accum) + next_step / accum;
-}
-
-/* trainer_state.json's key as an integer in [lo, hi]; `range` says what the bounds are */
-static int state_int(const cJSON *o, const char *key, double lo, double hi, const char *range,
-                     const char *path, long *out, Error *e) {
-    const cJSON *v = cJSON_GetObjectItem(o, key);
-    if (!cJSON_IsNumber(v)) return errorf(e, "%s: %s: missing or not a number", path, key);
-    double x = v->valuedouble;
-    if (x != floor(x) || x < lo || x > hi)
-        return errorf(e, "%s: %s: %.17g is outside %s [%.0f, %.0f]", path, key, x, range, lo, hi);
-    *out = (long)x;
-    return 0;
-}
-
-/* the counters of trainer_state.json, each checked against this run's plan and all of them
- * against each other, so that a resume continues exactly the run that wrote them */
+/* trainer_state.json, checked against this run (trainer_state.c), into the trainer */
 static int read_state(Trainer *t, const Plan *p, const char *path, int *epoch, int *next_step,
                       Error *e) {
     char *text;
     if (read_file(path, &text, NULL, e) != 0) return -1;
-    cJSON *o = cJSON_Parse(text);
-    free(text);
     const TrainArgs *a = t->args;
-    int accum = a->gradient_accumulation_steps, n = task_split(t->task, SPLIT_TRAIN)->n;
-    int B = a->train_batch_size;
-    long last = t->first_step + updates_at(p, accum, p->epochs, 0);
-    if (a->max_steps > 0 && a->max_steps + 1 < last) last = a->max_steps + 1;
-    long gs = 0, ep = 0, ns = 0, micro = 0, seen = 0, seed = 0;
-    const cJSON *loss = cJSON_GetObjectItem(o, "train_loss_sum");
-    int rc = !cJSON_IsObject(o) ? errorf(e, "%s: not a JSON object", path)
-             : state_int(o, "global_step", t->first_step, last, "this run's steps", path, &gs, e) ||
-               state_int(o, "epoch", 0, p->epochs - 1, "this run's epochs", path, &ep, e) ||
-               state_int(o, "next_step", 1, p->n_batches, "the batches of an epoch", path, &ns, e) ||
-               state_int(o, "micro_step", 0, 0x1p53, "the counter's range", path, &micro, e) ||
-               state_int(o, "samples_seen", 0, 0x1p53, "the counter's range", path, &seen, e) ||
-               state_int(o, "seed", a->seed, a->seed, "this run's seed", path, &seed, e);
-    if (!rc && !(cJSON_IsNumber(loss) && isfinite(loss->valuedouble)))
-        rc = errorf(e, "%s: train_loss_sum: missing or not a finite number", path);
-    long want = t->first_step + updates_at(p, accum, ep, ns);
-    long want_seen = ep * n + (ns * (long)B < n ? ns * (long)B : n);
-    if (!rc && gs != want)
-        rc = errorf(e, "%s: global_step: %ld, but epoch %ld and next_step %ld make %ld with this "
-                    "run's %d batches per epoch", path, gs, ep, ns, want, p->n_batches);
-    if (!rc && seen != want_seen)
-        rc = errorf(e, "%s: samples_seen: %ld, but epoch %ld and next_step %ld make %ld with this "
-                    "run's %d examples", path, seen, ep, ns, want_seen, n);
-    if (!rc) {
-        t->global_step = (int)gs;
-        *epoch = (int)ep;
-        *next_step = (int)ns;
-        t->model->micro_step = (uint64_t)micro;
-        t->train_loss_sum = loss->valuedouble;
-        t->samples_seen = seen;
-    }
-    cJSON_Delete(o);
-    return rc;
+    ResumeRun run = {p->n_batches, p->epochs, a->gradient_accumulation_steps,
+                     a->train_batch_size, task_split(t->task, SPLIT_TRAIN)->n, t->first_step,
+                     a->max_steps, a->seed};
+    TrainerState s;
+    int rc = trainer_state_parse(text, path, &run, &s, e);
+    free(text);
+    if (rc) return rc;
+    t->global_step = (int)s.global_step;
+    *epoch = (int)s.epoch;
+    *next_step = (int)s.next_step;
+    t->model->micro_step = (uint64_t)s.micro_step;
+    t->train_loss_sum = s.train_loss_sum;
+    t->samples_seen = s.samples_seen;
+    return 0;
 }
 
 /* restores the step counters and sampler position (checked first: they are cheap), then the
