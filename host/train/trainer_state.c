@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/base/pyfmt.h"
+
 /* the loop's rule: an update every accum batches, or one per epoch when an epoch has no more
  * batches than that */
 long resume_updates_at(const ResumeRun *r, long epoch, long next_step) {
@@ -13,20 +15,17 @@ long resume_updates_at(const ResumeRun *r, long epoch, long next_step) {
     return epoch * (r->n_batches / r->accum) + next_step / r->accum;
 }
 
+/* written by hand, not with cJSON_Print: cJSON prints a number with 15 digits whenever that
+ * reads back within one epsilon, so a resumed run's train_loss_sum (and counters near 2^53)
+ * could differ from the uninterrupted run's in the last bit. Python's repr reads back exactly. */
 char *trainer_state_to_json(const TrainerState *s) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "global_step", (double)s->global_step);
-    cJSON_AddNumberToObject(o, "epoch", (double)s->epoch);
-    cJSON_AddNumberToObject(o, "next_step", (double)s->next_step);
-    cJSON_AddNumberToObject(o, "micro_step", (double)s->micro_step);
-    cJSON_AddNumberToObject(o, "train_loss_sum", s->train_loss_sum);
-    cJSON_AddNumberToObject(o, "samples_seen", (double)s->samples_seen);
-    cJSON_AddNumberToObject(o, "seed", (double)s->seed);
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
-    char *copy = xstrdup(text); /* cJSON's allocator is not necessarily free() */
-    cJSON_free(text);
-    return copy;
+    char loss[32] = "null"; /* not a finite number: a resume refuses it */
+    if (isfinite(s->train_loss_sum)) py_float(s->train_loss_sum, loss, sizeof loss);
+    return strfmt("{\n  \"global_step\": %ld,\n  \"epoch\": %ld,\n  \"next_step\": %ld,\n"
+                  "  \"micro_step\": %ld,\n  \"train_loss_sum\": %s,\n  \"samples_seen\": %ld,\n"
+                  "  \"seed\": %ld\n}\n",
+                  s->global_step, s->epoch, s->next_step, s->micro_step, loss, s->samples_seen,
+                  s->seed);
 }
 
 /* the key as an integer in [lo, hi]; `range` says what the bounds are */
