@@ -50,6 +50,7 @@ void strmap_init(StrMap *m, size_t expected) {
     m->keys = xcalloc(m->nslots, sizeof(char *));
     m->ids = xcalloc(m->nslots, sizeof(int));
     m->count = 0;
+    m->max_len = 0;
 }
 
 /* the slot holding key, or the empty slot where it would go */
@@ -73,6 +74,7 @@ void strmap_put(StrMap *m, const char *key, size_t len, int id) {
             }
         free(m->keys);
         free(m->ids);
+        big.max_len = m->max_len;
         *m = big;
     }
     size_t i = strmap_slot(m, key, len);
@@ -81,11 +83,13 @@ void strmap_put(StrMap *m, const char *key, size_t len, int id) {
         memcpy(m->keys[i], key, len);
         m->keys[i][len] = 0;
         m->count++;
+        if (len > m->max_len) m->max_len = len;
     }
     m->ids[i] = id;
 }
 
 int strmap_get(const StrMap *m, const char *key, size_t len) {
+    if (len > m->max_len) return -1; /* no hashing of a key that cannot be there */
     size_t i = strmap_slot(m, key, len);
     return m->keys[i] ? m->ids[i] : -1;
 }

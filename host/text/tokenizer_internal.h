@@ -35,8 +35,9 @@ static inline const char *strlist_at(const StrList *l, int i) { return l->buf + 
 typedef struct {
     char **keys;
     int *ids;
-    size_t nslots; /* power of two */
+    size_t nslots;  /* power of two */
     size_t count;
+    size_t max_len; /* of the keys: WordPiece's longest-match first asks for far longer ones */
 } StrMap;
 
 void strmap_init(StrMap *m, size_t expected);
