@@ -32,7 +32,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 CFLAGS="-g -O1 -std=gnu11 -Wall -Wextra -I. -I/usr/include/cjson $SAN"
 # one static library: each target links only the objects it uses
 SOURCES="base/util text/tokenizer text/wordpiece tasks/tasks tasks/squad tasks/squad_predict
-         tasks/ner_features tasks/features text/unicode base/pyfmt formats/checkpoint formats/safetensors formats/torchbin
+         tasks/ner_features tasks/features text/unicode text/pyfmt formats/checkpoint formats/safetensors formats/torchbin
          formats/config model/model_config train/trainer_state"
 LIBS="-lsentencepiece -lutf8proc -lcjson -lzip"
 # targets whose input is JSON run with fuzz/dicts/json.dict

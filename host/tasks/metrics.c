@@ -9,7 +9,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "host/base/pyfmt.h"
+#include "host/text/pyfmt.h"
 #include "host/text/unicode.h"
 
 /* ---- classification and correlation ---- */

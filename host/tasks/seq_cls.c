@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/base/pyfmt.h"
+#include "host/text/pyfmt.h"
 
 int seq_cls_features(const Tokenizer *tok, const TaskInfo *task, const ExampleSet *ex,
                      int max_len, Features *f, Error *e) {

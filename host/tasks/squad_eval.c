@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/base/pyfmt.h"
+#include "host/text/pyfmt.h"
 #include "host/tasks/squad_eval.h"
 #include "host/tasks/task.h"
 

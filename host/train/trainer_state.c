@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/base/pyfmt.h"
+#include "host/text/pyfmt.h"
 
 /* the loop's rule: an update every accum batches, or one per epoch when an epoch has no more
  * batches than that */

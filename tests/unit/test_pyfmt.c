@@ -1,9 +1,9 @@
-/* Python's text forms (host/base/pyfmt.c) on values whose str() / json.dumps() Python gives
+/* Python's text forms (host/text/pyfmt.c) on values whose str() / json.dumps() Python gives
  * as written here, including the switches to exponent notation at 1e-4 and 1e16. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <stdio.h>
 
-#include "host/base/pyfmt.h"
+#include "host/text/pyfmt.h"
 #include "test.h"
 
 static void check_float(double x, const char *want) {

@@ -1,4 +1,4 @@
-#include "host/base/pyfmt.h"
+#include "host/text/pyfmt.h"
 
 #include <math.h>
 #include <stdlib.h>
