@@ -120,18 +120,32 @@ static void say(const Bench *b, const Track *tk, int k, int n, const Run1 *r, co
     fprintf(stderr, "; benchmark ETA %s (log %s/run.log)\n", eta, r->dir);
 }
 
-/* every minute: each running run's step and the benchmark's ETA */
-static void heartbeat(const Bench *b, const Track *tk, const pid_t *slot_pid, const int *slot_run) {
+enum { HEARTBEAT_S = 60, LOOK_S = 5 }; /* a progress line; a look at the runs' logs */
+
+/* every minute: each running run's step and the benchmark's ETA; a run whose step has not
+ * moved for two minutes (and three steps' time) is evaluating or saving a checkpoint, which
+ * log.jsonl shows only when done */
+static void heartbeat(const Bench *b, const Track *tk, const pid_t *slot_pid, const int *slot_run,
+                      double now) {
     for (int s = 0; s < b->opt.jobs; s++) {
         if (!slot_pid[s]) continue;
         int i = slot_run[s];
-        char eta[32];
+        char eta[32], still[64] = "";
         format_duration(eta_seconds(b, tk), eta, sizeof eta);
-        fprintf(stderr, "  %s seed %d: step %d of ~%d, %.2f s/step; benchmark ETA %s\n",
-                b->runs[i].task->name, b->runs[i].seed, tk[i].step1, b->runs[i].steps,
-                step_seconds(b, tk, i), eta);
+        double step_s = step_seconds(b, tk, i);
+        if (tk[i].t1 > 0 && now - tk[i].t1 >= fmax(2 * HEARTBEAT_S, 3 * step_s)) {
+            char idle[32];
+            format_duration(now - tk[i].t1, idle, sizeof idle);
+            snprintf(still, sizeof still, " (evaluating or saving for %s)", idle);
+        }
+        char per_step[32] = "? s/step"; /* not measured yet */
+        if (isfinite(step_s)) snprintf(per_step, sizeof per_step, "%.2f s/step", step_s);
+        fprintf(stderr, "  %s seed %d: step %d of ~%d%s, %s; benchmark ETA %s\n",
+                b->runs[i].task->name, b->runs[i].seed, tk[i].step1, b->runs[i].steps, still,
+                per_step, eta);
     }
 }
+
 /* the runs this invocation must run, in plan order */
 static int pending(const Bench *b, int *idx) {
     int n = 0;
@@ -195,8 +209,6 @@ static int check_jobs_fit(const Bench *b, const int *idx, int n, Error *e) {
                   b->opt.n_devices ? "" : ", or spread them with --devices");
 }
 
-enum { HEARTBEAT_S = 60, LOOK_S = 5 }; /* a progress line; a look at the runs' logs */
-
 /* a finished child: its run's wall time and exit status */
 static void reap(Bench *b, Track *tk, pid_t pid, int status, pid_t *slot_pid, const int *slot_run,
                  int *finished, int n) {
@@ -253,7 +265,7 @@ int reproduce_execute(Bench *b, Error *e) {
                 if (slot_pid[s]) observe(&tk[slot_run[s]], &b->runs[slot_run[s]], now);
             last_look = now;
         }
-        if (now - last_beat >= HEARTBEAT_S) heartbeat(b, tk, slot_pid, slot_run), last_beat = now;
+        if (now - last_beat >= HEARTBEAT_S) heartbeat(b, tk, slot_pid, slot_run, now), last_beat = now;
     }
     int failed = 0;
     for (int i = 0; i < n; i++) failed += b->runs[idx[i]].rc != 0;
