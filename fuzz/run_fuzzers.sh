@@ -179,9 +179,8 @@ seeds_trainer_state() {
 
 # Allocation stacks one frame deep: the system libraries (utf8proc, sentencepiece) are built
 # without frame pointers, so deeper stacks through them are garbage, each one new to ASan's
-# stack depot, which then grows without bound (the tokenizer target slowed from 2,700 to 870
-# executions/s and passed 800 MB within 30 min). Rerun a crash input with ASAN_OPTIONS unset
-# to see full stacks.
+# stack depot, which then grows without bound (a fifth of the tokenizer target's time, and
+# 800 MB within 30 min). Rerun a crash input with ASAN_OPTIONS unset to see full stacks.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=1}
 
 build || die "build failed"
