@@ -119,8 +119,9 @@ int checkpoint_write_hf(const Trainer *t, const char *dir, Error *e) {
 }
 
 static int write_state(const Trainer *t, const char *dir, int epoch, int next_step, Error *e) {
-    TrainerState s = {t->global_step, epoch, next_step, (long)t->model->micro_step,
-                      t->samples_seen, t->args->seed, t->train_loss_sum};
+    TrainerState s = {.global_step = t->global_step, .epoch = epoch, .next_step = next_step,
+                      .micro_step = (long)t->model->micro_step, .samples_seen = t->samples_seen,
+                      .seed = t->args->seed, .train_loss_sum = t->train_loss_sum};
     char *text = trainer_state_to_json(&s), *path = strfmt("%s/trainer_state.json", dir);
     int rc = write_file_atomic(path, text, strlen(text), e);
     free(path), free(text);
@@ -183,9 +184,10 @@ static int read_state(Trainer *t, const Plan *p, const char *path, int *epoch, i
     char *text;
     if (read_file(path, &text, NULL, e) != 0) return -1;
     const TrainArgs *a = t->args;
-    ResumeRun run = {p->n_batches, p->epochs, a->gradient_accumulation_steps,
-                     a->train_batch_size, task_split(t->task, SPLIT_TRAIN)->n, t->first_step,
-                     a->max_steps, a->seed};
+    ResumeRun run = {.n_batches = p->n_batches, .epochs = p->epochs,
+                     .accum = a->gradient_accumulation_steps, .batch_size = a->train_batch_size,
+                     .n_examples = task_split(t->task, SPLIT_TRAIN)->n,
+                     .first_step = t->first_step, .max_steps = a->max_steps, .seed = a->seed};
     TrainerState s;
     int rc = trainer_state_parse(text, path, &run, &s, e);
     free(text);

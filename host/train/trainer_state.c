@@ -3,8 +3,6 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "host/text/pyfmt.h"
 

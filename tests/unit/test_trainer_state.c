@@ -7,10 +7,13 @@
 #define PATH "out/checkpoint-3/trainer_state.json"
 
 /* 10 examples in batches of 4 (3 batches per epoch), 2 epochs, an update per batch, seed 42 */
-static const ResumeRun RUN = {3, 2, 1, 4, 10, 0, 0, 42};
+static const ResumeRun RUN = {.n_batches = 3, .epochs = 2, .accum = 1, .batch_size = 4,
+                              .n_examples = 10, .first_step = 0, .max_steps = 0, .seed = 42};
 
 static void check_round_trip(double loss, long micro_step) {
-    TrainerState s = {2, 0, 2, micro_step, 8, 42, loss}, back;
+    TrainerState s = {.global_step = 2, .epoch = 0, .next_step = 2, .micro_step = micro_step,
+                      .samples_seen = 8, .seed = 42, .train_loss_sum = loss},
+                 back;
     memset(&back, 0, sizeof back);
     char *json = trainer_state_to_json(&s);
     Error e;
