@@ -11,6 +11,7 @@
 #include "host/formats/checkpoint.h"
 #include "host/train/schedule.h"
 #include "host/train/train_internal.h"
+#include "host/train/trainer_state.h"
 
 /* ---- evaluation ---- */
 
@@ -171,7 +172,7 @@ static int train(Trainer *t, Error *e) {
             step_loss += loss;
             pg.loss_sum += loss * accum;
             pg.loss_count++;
-            if ((step + 1) % accum == 0 || (plan.n_batches <= accum && step + 1 == plan.n_batches)) {
+            if (update_after_batch(plan.n_batches, accum, step)) {
                 int updates = t->global_step - t->first_step;
                 lr = linear_schedule_lr((float)a->learning_rate, updates, plan.warmup, plan.t_total);
                 model_optimizer_step(m, adamw_args(lr, (float)a->adam_epsilon,

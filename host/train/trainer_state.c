@@ -6,8 +6,6 @@
 
 #include "host/text/pyfmt.h"
 
-/* the loop's rule: an update every accum batches, or one per epoch when an epoch has no more
- * batches than that */
 long resume_updates_at(const ResumeRun *r, long epoch, long next_step) {
     if (r->n_batches <= r->accum) return epoch + (next_step == r->n_batches);
     return epoch * (r->n_batches / r->accum) + next_step / r->accum;

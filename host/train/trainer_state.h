@@ -19,7 +19,14 @@ typedef struct {
     int max_steps, seed;    /* the run's arguments (max_steps <= 0: none) */
 } ResumeRun;
 
-/* the optimizer updates that the sampler position (epoch, next_step) stands for */
+/* the original's rule: the optimizer steps after batch `step` (from 0) of an epoch of
+ * n_batches when accum batches are in, or at the epoch's end when it has no more than accum */
+static inline int update_after_batch(int n_batches, int accum, int step) {
+    return (step + 1) % accum == 0 || (n_batches <= accum && step + 1 == n_batches);
+}
+
+/* the updates that the sampler position (epoch, next_step) stands for: update_after_batch
+ * counted in closed form (tests/unit/test_trainer_state.c checks the two agree) */
 long resume_updates_at(const ResumeRun *r, long epoch, long next_step);
 
 /* pretty-printed JSON, as the checkpoint writes it; free() it */

@@ -43,6 +43,27 @@ static void check_refused(const char *key, const char *value, const char *want) 
           "%s = %s: '%s', want '%s'", key, value, e.msg, want);
 }
 
+/* resume_updates_at is the training loop's update_after_batch counted: every position of two
+ * epochs, for epochs of 1..9 batches and 1..5 batches per update (a 3-batch epoch with 4 per
+ * update steps once, at its last batch; 7 with 2 leaves the last batch to the next epoch) */
+static void check_updates_counted(void) {
+    for (int n_batches = 1; n_batches <= 9; n_batches++)
+        for (int accum = 1; accum <= 5; accum++) {
+            ResumeRun r = RUN;
+            r.n_batches = n_batches;
+            r.accum = accum;
+            long updates = 0;
+            for (int epoch = 0; epoch < 2; epoch++)
+                for (int next = 0; next <= n_batches; next++) {
+                    if (next > 0) updates += update_after_batch(n_batches, accum, next - 1);
+                    CHECK(resume_updates_at(&r, epoch, next) == updates,
+                          "%d batches, accum %d, epoch %d, next_step %d: %ld updates, the loop "
+                          "makes %ld", n_batches, accum, epoch, next,
+                          resume_updates_at(&r, epoch, next), updates);
+                }
+        }
+}
+
 int main(void) {
     check_round_trip(2184467440735119706160.0, 6);
     check_round_trip(0.1 + 0.2, 9007199254740991L); /* 2^53 - 1 */
@@ -63,11 +84,6 @@ int main(void) {
     Error e;
     CHECK(trainer_state_parse("[1]", PATH, &RUN, &s, &e) != 0 && strstr(e.msg, "not a JSON object"),
           "a JSON array was accepted");
-    /* a run of 3 batches with 4 per update takes one update per epoch, at its last batch */
-    ResumeRun few = RUN;
-    few.accum = 4;
-    CHECK(resume_updates_at(&few, 1, 2) == 1 && resume_updates_at(&few, 1, 3) == 2,
-          "updates at epoch 1: %ld, %ld", resume_updates_at(&few, 1, 2),
-          resume_updates_at(&few, 1, 3));
+    check_updates_counted();
     return test_exit("test_trainer_state");
 }
