@@ -1,7 +1,7 @@
 /* libFuzzer target: random bytes as a task config (configs/<task>/<model>.json, through a
  * temp file) into train_args_load. A config that loads is valid, and its training_args.json
- * (train_args_to_json) loads back to the same keys and values. Unknown keys' warnings are
- * muted. */
+ * (train_args_to_json) loads back to the same keys and values, bit for bit. Unknown keys'
+ * warnings are muted. */
 #include "fuzz/fuzz_common.h"
 #include "host/formats/config.h"
 
@@ -13,10 +13,7 @@ static void check_round_trip(const TrainArgs *a) {
     if (write_file_atomic(path, json, strlen(json), &e)) fprintf(stderr, "%s\n", e.msg), abort();
     int rc = train_args_load(path, &back, &e);
     if (rc) dprintf(STDERR_FILENO, "%s\n", e.msg);
-    FUZZ_ASSERT(rc == 0 && back.present == a->present);
-    char *again = train_args_to_json(&back);
-    FUZZ_ASSERT(strcmp(json, again) == 0);
-    free(again);
+    FUZZ_ASSERT(rc == 0 && memcmp(&back, a, sizeof back) == 0);
     free(json);
 }
 

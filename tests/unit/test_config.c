@@ -229,6 +229,8 @@ static void check_overrides(void) {
     CHECK(train_args_set(&a, "output_dir", "run1", &e) == 0 && !strcmp(a.output_dir, "run1"), "s");
     CHECK(train_args_set(&a, "max_seq_len", "384", &e) == 0 && a.max_seq_len == 384, "msl");
     CHECK(train_args_set(&a, "max_steps", "100", &e) == 0 && a.max_steps == 100, "steps");
+    /* 0.1 + 0.2: cJSON's 15 digits would print 0.3, one ulp off */
+    CHECK(train_args_set(&a, "warmup_proportion", "0.30000000000000004", &e) == 0, "%s", e.msg);
     CHECK(train_args_validate(&a, "command line", &e) == 0, "%s", e.msg);
     /* the overridden values survive training_args.json, under korquad's key spelling */
     char *json = train_args_to_json(&a);
