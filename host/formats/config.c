@@ -290,11 +290,8 @@ char *train_args_to_json(const TrainArgs *a) {
         if (k->type == K_STR) cJSON_AddStringToObject(root, k->name, p);
         if (k->type == K_BOOL) cJSON_AddBoolToObject(root, k->name, *(const int *)p);
         if (k->type == K_INT) cJSON_AddNumberToObject(root, k->name, *(const int *)p);
-        if (k->type == K_NUM) { /* Python's repr: cJSON's 15 digits can be one ulp off */
-            char num[32];
-            py_float(*(const double *)p, num, sizeof num);
-            cJSON_AddRawToObject(root, k->name, num);
-        }
+        if (k->type == K_NUM)
+            cJSON_AddItemToObject(root, k->name, py_json_number(*(const double *)p));
     }
     char *s = cJSON_Print(root);
     cJSON_Delete(root);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "host/reproduce/reproduce.h"
+#include "host/text/pyfmt.h"
 
 /* ---- a growable text ---- */
 
@@ -295,7 +296,7 @@ static Machine machine(const RunResult *rr, int n) {
 static cJSON *values_json(const double *v, int n) {
     cJSON *a = cJSON_CreateArray();
     for (int k = 0; k < n; k++)
-        cJSON_AddItemToArray(a, isfinite(v[k]) ? cJSON_CreateNumber(v[k]) : cJSON_CreateNull());
+        cJSON_AddItemToArray(a, py_json_number(v[k]));
     return a;
 }
 

@@ -46,6 +46,13 @@ void py_json_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+cJSON *py_json_number(double x) {
+    if (!isfinite(x)) return cJSON_CreateNull();
+    char buf[32];
+    py_float(x, buf, sizeof buf);
+    return cJSON_CreateRaw(buf);
+}
+
 void py_json_float(FILE *f, double x) {
     char buf[32];
     if (isnan(x) || isinf(x)) {

@@ -3,6 +3,7 @@
 #ifndef KOE_PYFMT_H
 #define KOE_PYFMT_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -15,5 +16,9 @@ void py_float(double x, char *buf, size_t n);
 void py_json_string(FILE *f, const char *s);
 /* json.dumps of a float: repr, with NaN, Infinity and -Infinity as Python writes them */
 void py_json_float(FILE *f, double x);
+/* a cJSON number that prints as repr, or null when not finite (strict JSON). For doubles
+ * compared or read back: cJSON prints 15 digits whenever they read back within one epsilon,
+ * so 0.1 + 0.2 would come back as 0.3, one ulp off. */
+cJSON *py_json_number(double x);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/text/pyfmt.h"
 #include "host/train/train_internal.h"
 
 static int cmp_keys(const void *a, const void *b) {
@@ -55,7 +56,9 @@ int check_log(const Trainer *t, Error *e) {
 
 cJSON *metrics_json(const Metrics *mt) {
     cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < mt->n; i++) cJSON_AddNumberToObject(o, mt->keys[i], mt->values[i]);
+    for (int i = 0; i < mt->n; i++) /* counts (KorQuAD's total) as integers */
+        cJSON_AddItemToObject(o, mt->keys[i], mt->count[i] ? cJSON_CreateNumber(mt->values[i])
+                                                            : py_json_number(mt->values[i]));
     return o;
 }
 
@@ -90,8 +93,8 @@ void log_step(Trainer *t, const Progress *pg, int epoch, double loss, float lr) 
     cJSON_AddStringToObject(o, "type", "train");
     cJSON_AddNumberToObject(o, "step", t->global_step);
     cJSON_AddNumberToObject(o, "epoch", epoch + 1);
-    cJSON_AddNumberToObject(o, "loss", loss);
-    cJSON_AddNumberToObject(o, "lr", lr);
+    cJSON_AddItemToObject(o, "loss", py_json_number(loss));
+    cJSON_AddItemToObject(o, "lr", py_json_number(lr));
     cJSON_AddNumberToObject(o, "samples_per_s", elapsed > 0 ? t->samples_seen_run / elapsed : 0);
     cJSON_AddNumberToObject(o, "elapsed_s", elapsed);
     log_json(t, o);
@@ -137,7 +140,8 @@ int write_results_json(const Trainer *t, const StepResult *r, int n, double tota
     cJSON_AddStringToObject(o, "initial_weights", t->init_weights ? t->init_weights : "random");
     cJSON_AddStringToObject(o, "backend", t->model->be->name);
     cJSON_AddNumberToObject(o, "global_step", t->global_step);
-    cJSON_AddNumberToObject(o, "train_loss", t->global_step ? t->train_loss_sum / t->global_step : 0);
+    cJSON_AddItemToObject(o, "train_loss",
+                          py_json_number(t->global_step ? t->train_loss_sum / t->global_step : 0));
     cJSON *all = cJSON_AddArrayToObject(o, "results");
     int best = -1;
     for (int i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 /* Python's text forms (host/text/pyfmt.c) on values whose str() / json.dumps() Python gives
- * as written here, including the switches to exponent notation at 1e-4 and 1e16. */
+ * as written here, including the switches to exponent notation at 1e-4 and 1e16; and
+ * py_json_number's cJSON numbers, which read back bit for bit where cJSON's own do not. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <stdio.h>
 
@@ -21,6 +22,20 @@ static void check_json(const char *s, double x, const char *want) {
     fclose(f);
     CHECK(strcmp(text, want) == 0, "json.dumps: '%s', want '%s'", text, want);
     free(text);
+}
+
+/* x in a JSON array, printed by cJSON and parsed back */
+static void check_number(double x, const char *want) {
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, py_json_number(x));
+    char *text = cJSON_PrintUnformatted(a);
+    cJSON *back = cJSON_Parse(text);
+    CHECK(strcmp(text, want) == 0, "%.17g printed as %s, want %s", x, text, want);
+    double y = back && cJSON_IsNumber(back->child) ? back->child->valuedouble : NAN;
+    CHECK(!isfinite(x) || memcmp(&x, &y, sizeof x) == 0, "%.17g read back as %.17g", x, y);
+    cJSON_Delete(back);
+    cJSON_free(text);
+    cJSON_Delete(a);
 }
 
 int main(void) {
@@ -46,5 +61,12 @@ int main(void) {
     check_json(NULL, 0.5, "0.5");
     check_json("a\"b\\c\n\t\x01", 0, "\"a\\\"b\\\\c\\n\\t\\u0001\"");
     check_json("\xed\x95\x9c \xf0\x9f\x98\x80", 0, "\"\\ud55c \\ud83d\\ude00\"");
+    check_number(0.1 + 0.2, "[0.30000000000000004]"); /* cJSON alone: 0.3 */
+    check_number(2.0 / 3, "[0.6666666666666666]");    /* cJSON alone: 0.66666666666666663 */
+    check_number(8.0, "[8.0]");
+    check_number(-0.0, "[-0.0]");
+    check_number(1e-12, "[1e-12]");
+    check_number(NAN, "[null]");
+    check_number(-INFINITY, "[null]");
     return test_exit("test_pyfmt");
 }
