@@ -265,7 +265,10 @@ int reproduce_execute(Bench *b, Error *e) {
                 if (slot_pid[s]) observe(&tk[slot_run[s]], &b->runs[slot_run[s]], now);
             last_look = now;
         }
-        if (now - last_beat >= HEARTBEAT_S) heartbeat(b, tk, slot_pid, slot_run, now), last_beat = now;
+        if (now - last_beat >= HEARTBEAT_S) {
+            heartbeat(b, tk, slot_pid, slot_run, now);
+            last_beat = now;
+        }
     }
     int failed = 0;
     for (int i = 0; i < n; i++) failed += b->runs[idx[i]].rc != 0;
